@@ -1,0 +1,5 @@
+import sys
+
+from jaximpala.cli import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""The `jaximpala` command line (also `python -m jaximpala`).
+
+Each subcommand lives in its own module and is imported only when it runs, so
+`jaximpala bench losses` does not pay for importing the simulator or the learner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# bench target name -> module with `add_arguments(parser)` and `run(args) -> int`.
+BENCHMARKS: dict[str, str] = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jaximpala", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench = commands.add_parser("bench", help="run a benchmark and print ratios against a peer")
+    targets = bench.add_subparsers(dest="target", metavar="TARGET", required=True)
+    for name, module_name in BENCHMARKS.items():
+        module = importlib.import_module(module_name)
+        sub = targets.add_parser(name, help=module.__doc__.splitlines()[0])
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from jaximpala import __version__
+
+        print(__version__)
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
