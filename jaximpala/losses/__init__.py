@@ -1,0 +1,59 @@
+"""Pure, jit-able RL losses and return estimators (imports only jax, chex and numpy).
+
+Every function is time-major (`[T, B, ...]`), honours a `mask` of valid transitions, and
+composes with `jit`, `vmap`, `pmap` and `grad`. Losses return `(loss, metrics)`.
+"""
+
+from jaximpala.losses.gae import GAEReturns, gae
+from jaximpala.losses.masking import (
+    masked_count,
+    masked_fraction,
+    masked_max,
+    masked_mean,
+    masked_min,
+    masked_sum,
+    masked_var,
+)
+from jaximpala.losses.normalization import (
+    PopArtState,
+    RunningMeanStdState,
+    normalize_advantages,
+    popart_init,
+    popart_normalize,
+    popart_std,
+    popart_unnormalize,
+    popart_update,
+    running_mean_std_denormalize,
+    running_mean_std_init,
+    running_mean_std_normalize,
+    running_mean_std_update,
+)
+from jaximpala.losses.recurrence import reverse_linear_recurrence
+from jaximpala.losses.vtrace import VTraceReturns, vtrace
+
+__all__ = [
+    "GAEReturns",
+    "PopArtState",
+    "RunningMeanStdState",
+    "VTraceReturns",
+    "gae",
+    "masked_count",
+    "masked_fraction",
+    "masked_max",
+    "masked_mean",
+    "masked_min",
+    "masked_sum",
+    "masked_var",
+    "normalize_advantages",
+    "popart_init",
+    "popart_normalize",
+    "popart_std",
+    "popart_unnormalize",
+    "popart_update",
+    "reverse_linear_recurrence",
+    "running_mean_std_denormalize",
+    "running_mean_std_init",
+    "running_mean_std_normalize",
+    "running_mean_std_update",
+    "vtrace",
+]
