@@ -105,3 +105,19 @@ def test_property_masking_a_suffix_equals_truncating(seed, suffix, lambda_):
                                atol=1e-10)
     np.testing.assert_array_equal(masked.advantages[keep:], 0.0)
     np.testing.assert_array_equal(masked.returns[keep:], data["values"][keep:])
+
+
+@pytest.mark.parametrize("method", ["scan", "associative"])
+def test_per_step_lambda_array_equals_scalar_and_is_used_per_step(method):
+    data = reference.random_unroll(np.random.default_rng(12), 10, 3)
+    inputs = _gae_inputs(data)
+    with jax.enable_x64(True):
+        scalar = _gae(**inputs, lambda_=0.8, method=method)
+        array = _gae(**inputs, lambda_=np.full((10, 3), 0.8), method=method)
+        # lambda_t = 0 at t=4 cuts the trace there and only there.
+        cut = np.full((10, 3), 0.8)
+        cut[4] = 0.0
+        varying = _gae(**inputs, lambda_=cut, method=method)
+    np.testing.assert_allclose(array.advantages, scalar.advantages, rtol=1e-12)
+    np.testing.assert_allclose(varying.advantages[5:], scalar.advantages[5:], rtol=1e-12)
+    assert not np.allclose(varying.advantages[4], scalar.advantages[4])

@@ -174,3 +174,14 @@ def test_property_masking_a_suffix_equals_truncating(seed, suffix, lambda_):
                                atol=1e-10)
     np.testing.assert_array_equal(masked.vs[keep:], data["values"][keep:])
     np.testing.assert_array_equal(masked.pg_advantages[keep:], 0.0)
+
+
+@pytest.mark.parametrize("method", ["scan", "associative"])
+def test_per_step_lambda_array_equals_scalar(method):
+    data = reference.random_unroll(np.random.default_rng(5), 12, 4)
+    settings = dict(clip_rho_threshold=1.0, clip_c_threshold=1.0, clip_pg_rho_threshold=1.0)
+    with jax.enable_x64(True):
+        scalar = _vtrace(**data, **settings, lambda_=0.6, method=method)
+        array = _vtrace(**data, **settings, lambda_=np.full((12, 4), 0.6), method=method)
+    np.testing.assert_allclose(array.vs, scalar.vs, rtol=1e-12)
+    np.testing.assert_allclose(array.pg_advantages, scalar.pg_advantages, rtol=1e-12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import chex
+import jax.numpy as jnp
 
 Array = chex.Array
 
@@ -24,3 +25,16 @@ def clip_threshold(value: float | None) -> float:
     if not value > 0:
         raise ValueError(f"clip thresholds must be > 0 (or None for no clipping), got {value}")
     return float(value)
+
+
+def split_lambda(lambda_, like: Array):
+    """Returns `(scalar_lambda, per_step_lambda)`: exactly one is used, the other is None.
+
+    A scalar stays a constant of the loop body; a `[T, B, ...]` lambda (shaped like `like`)
+    becomes a per-step input.
+    """
+    lambda_ = jnp.asarray(lambda_, like.dtype)
+    if lambda_.ndim == 0:
+        return lambda_, None
+    chex.assert_equal_shape([lambda_, like])
+    return None, lambda_

@@ -10,11 +10,10 @@ from typing import NamedTuple
 
 import chex
 import jax
-import jax.numpy as jnp
 
-from jaximpala.losses._checks import check_time_major
-from jaximpala.losses.masking import valid_mask
-from jaximpala.losses.recurrence import Method, reverse_linear_recurrence
+from jaximpala.losses._checks import check_time_major, split_lambda
+from jaximpala.losses.masking import valid_mask, where_valid
+from jaximpala.losses.recurrence import Method, reverse_td_recurrence
 
 Array = chex.Array
 
@@ -63,14 +62,15 @@ def _gae(rewards, discounts, values, bootstrap_value, *, lambda_, mask,
     rewards, discounts, values, bootstrap_value = jax.lax.stop_gradient(
         (rewards, discounts, values, bootstrap_value)
     )
-    valid = valid_mask(rewards, mask)
-    values_tp1 = jnp.concatenate([values[1:], bootstrap_value[None]], axis=0)
-    deltas = rewards + discounts * values_tp1 - values
-    zeros = jnp.zeros_like(deltas)
-    advantages = reverse_linear_recurrence(
-        jnp.where(valid, deltas, zeros),
-        jnp.where(valid, discounts * lambda_, zeros),
-        jnp.zeros_like(bootstrap_value),
-        method=method,
-    )
+    valid = None if mask is None else valid_mask(rewards, mask)
+    lambda_, step_lambda = split_lambda(lambda_, rewards)
+
+    def coefficients(x, v_t, v_tp1):
+        reward_t, discount_t, lambda_t, valid_t = x
+        delta_t = reward_t + discount_t * v_tp1 - v_t
+        trace_t = discount_t * (lambda_ if lambda_t is None else lambda_t)
+        return where_valid(valid_t, delta_t), where_valid(valid_t, trace_t)
+
+    advantages = reverse_td_recurrence(coefficients, (rewards, discounts, step_lambda, valid),
+                                       values, bootstrap_value, method=method)
     return GAEReturns(advantages=advantages, returns=advantages + values)

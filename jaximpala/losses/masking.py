@@ -26,6 +26,13 @@ def valid_mask(x: Array, mask: Array | None) -> Array:
     return jnp.asarray(mask).astype(bool)
 
 
+def where_valid(valid: Array | None, x: Array) -> Array:
+    """`x` where `valid` (a boolean mask or None for all-valid), else 0."""
+    if valid is None:
+        return x
+    return jnp.where(valid, x, jnp.zeros_like(x))
+
+
 def masked_sum(x: Array, mask: Array | None) -> Array:
     """Sum of `x` over the valid entries. `x`, `mask`: same shape."""
     m = valid_mask(x, mask)

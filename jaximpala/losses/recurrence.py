@@ -1,13 +1,15 @@
 """The one backward recursion behind V-trace and GAE.
 
-Both estimators reduce to `acc_t = a_t + b_t * acc_{t+1}` run backwards over time from
-`acc_T = init`. Two formulations compute it:
+Both estimators solve `acc_t = a_t + b_t * acc_{t+1}` backwards from `acc_T = 0`, where
+`(a_t, b_t)` are elementwise functions of the step's inputs, `V(x_t)` and `V(x_{t+1})`.
+Two formulations compute it:
 
-* ``"scan"``: `lax.scan` with one step per time index. Least work; best on CPU, where the
-  loop overhead is small and the work per step is a fused multiply-add.
-* ``"associative"``: `lax.associative_scan` over the affine maps `x -> a_t + b_t x`, which
-  compose associatively. O(log T) depth at the price of ~2x the arithmetic; it suits
-  accelerators, where a T-step sequential loop leaves the device idle.
+* ``"scan"``: `lax.scan`, one step per time index, computing `(a_t, b_t)` inside the loop
+  body and carrying `V(x_{t+1})`. Every input is read once and nothing else is
+  materialised; best on CPU, where a T-step loop is cheap and memory traffic is not.
+* ``"associative"``: `(a, b)` for all steps at once, then `lax.associative_scan` over the
+  affine maps `x -> a_t + b_t x`, which compose associatively. O(log T) depth for ~2x the
+  arithmetic: suited to accelerators, where a sequential loop leaves the device idle.
 
 ``"auto"`` chooses by the default backend at trace time (scan on CPU, associative on
 GPU/TPU).
@@ -15,16 +17,18 @@ GPU/TPU).
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import chex
 import jax
+import jax.numpy as jnp
 
 Array = chex.Array
 Method = Literal["auto", "scan", "associative"]
-
-# Unrolling the CPU scan amortises the while-loop bookkeeping over several steps.
-_SCAN_UNROLL = 8
+# (step inputs, V(x_t), V(x_{t+1})) -> (a_t, b_t); elementwise, so it serves one step `[B]`
+# inside the scan and all steps `[T, B]` at once for the associative formulation.
+Coefficients = Callable[[Any, Array, Array], tuple[Array, Array]]
 
 
 def resolve_method(method: Method) -> Literal["scan", "associative"]:
@@ -36,14 +40,51 @@ def resolve_method(method: Method) -> Literal["scan", "associative"]:
     return method
 
 
-def reverse_linear_recurrence(a: Array, b: Array, init: Array, *, method: Method = "auto"):
+def reverse_td_recurrence(coefficients: Coefficients, step_inputs: Any, values: Array,
+                          bootstrap_value: Array, *, method: Method = "auto") -> Array:
+    """Solves `acc_t = a_t + b_t acc_{t+1}`, `acc_T = 0`, with `(a_t, b_t)` from `coefficients`.
+
+    Args:
+      coefficients: elementwise `(step_inputs_t, v_t, v_tp1) -> (a_t, b_t)`.
+      step_inputs: a pytree of `[T, B, ...]` arrays (the step's rewards, discounts, ...).
+      values: `[T, B, ...]` `V(x_t)`.
+      bootstrap_value: `[B, ...]` `V(x_T)`.
+      method: ``"auto"``, ``"scan"`` or ``"associative"`` (see module docstring).
+
+    Returns:
+      `[T, B, ...]` the sequence `acc_0 .. acc_{T-1}`.
+    """
+    if resolve_method(method) == "scan":
+        return _scan(coefficients, step_inputs, values, bootstrap_value)
+    values_tp1 = jnp.concatenate([values[1:], bootstrap_value[None]], axis=0)
+    a, b = coefficients(step_inputs, values, values_tp1)
+    return reverse_linear_recurrence(a, b, jnp.zeros_like(bootstrap_value),
+                                     method="associative")
+
+
+def _scan(coefficients, step_inputs, values, bootstrap_value):
+    def step(carry, inputs_t):
+        acc_tp1, v_tp1 = carry
+        x_t, v_t = inputs_t
+        a_t, b_t = coefficients(x_t, v_t, v_tp1)
+        acc_t = a_t + b_t * acc_tp1
+        return (acc_t, v_t), acc_t
+
+    init = (jnp.zeros_like(bootstrap_value), bootstrap_value)
+    # unroll=1: measured faster than unrolled bodies on CPU for T in [32, 512].
+    _, acc = jax.lax.scan(step, init, (step_inputs, values), reverse=True)
+    return acc
+
+
+def reverse_linear_recurrence(a: Array, b: Array, init: Array, *,
+                              method: Method = "auto") -> Array:
     """Solves `acc_t = a_t + b_t * acc_{t+1}` backwards with `acc_T = init`.
 
     Args:
       a: `[T, B, ...]` additive terms.
       b: `[T, B, ...]` multiplicative terms (same shape as `a`).
       init: `[B, ...]` the value after the last step.
-      method: ``"auto"``, ``"scan"`` or ``"associative"`` (see module docstring).
+      method: ``"auto"``, ``"scan"`` or ``"associative"``.
 
     Returns:
       `[T, B, ...]` the sequence `acc_0 .. acc_{T-1}`.
@@ -51,22 +92,12 @@ def reverse_linear_recurrence(a: Array, b: Array, init: Array, *, method: Method
     chex.assert_equal_shape([a, b])
     chex.assert_equal_shape([a[0], init])
     if resolve_method(method) == "scan":
-        return _scan(a, b, init)
-    return _associative(a, b, init)
+        def step(acc_tp1, ab_t):
+            acc_t = ab_t[0] + ab_t[1] * acc_tp1
+            return acc_t, acc_t
 
+        return jax.lax.scan(step, init, (a, b), reverse=True)[1]
 
-def _scan(a: Array, b: Array, init: Array) -> Array:
-    def step(acc_tp1, ab_t):
-        a_t, b_t = ab_t
-        acc_t = a_t + b_t * acc_tp1
-        return acc_t, acc_t
-
-    unroll = max(1, min(_SCAN_UNROLL, a.shape[0]))
-    _, acc = jax.lax.scan(step, init, (a, b), reverse=True, unroll=unroll)
-    return acc
-
-
-def _associative(a: Array, b: Array, init: Array) -> Array:
     # Element t is the affine map f_t(x) = a_t + b_t x. Scanning in reverse time order,
     # the prefix f_t o f_{t+1} o ... o f_{T-1} applied to init is acc_t.
     def compose(later, earlier):

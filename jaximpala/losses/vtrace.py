@@ -13,9 +13,9 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from jaximpala.losses._checks import check_time_major, clip_threshold
-from jaximpala.losses.masking import valid_mask
-from jaximpala.losses.recurrence import Method, reverse_linear_recurrence
+from jaximpala.losses._checks import check_time_major, clip_threshold, split_lambda
+from jaximpala.losses.masking import valid_mask, where_valid
+from jaximpala.losses.recurrence import Method, reverse_td_recurrence
 
 Array = chex.Array
 
@@ -83,25 +83,21 @@ def _vtrace(
     log_rhos, discounts, rewards, values, bootstrap_value = jax.lax.stop_gradient(
         (log_rhos, discounts, rewards, values, bootstrap_value)
     )
-    valid = valid_mask(rewards, mask)
+    valid = None if mask is None else valid_mask(rewards, mask)
+    lambda_, step_lambda = split_lambda(lambda_, rewards)
 
-    rhos = jnp.exp(log_rhos)
-    clipped_rhos = jnp.minimum(rho_bar, rhos)
-    cs = lambda_ * jnp.minimum(c_bar, rhos)
-    values_tp1 = jnp.concatenate([values[1:], bootstrap_value[None]], axis=0)
-    deltas = clipped_rhos * (rewards + discounts * values_tp1 - values)
+    def coefficients(x, v_t, v_tp1):
+        log_rho_t, discount_t, reward_t, lambda_t, valid_t = x
+        rho_t = jnp.exp(log_rho_t)
+        delta_t = jnp.minimum(rho_bar, rho_t) * (reward_t + discount_t * v_tp1 - v_t)
+        trace_t = discount_t * (lambda_ if lambda_t is None else lambda_t) * jnp.minimum(
+            c_bar, rho_t)
+        return where_valid(valid_t, delta_t), where_valid(valid_t, trace_t)
 
-    zeros = jnp.zeros_like(deltas)
-    vs_minus_v = reverse_linear_recurrence(
-        jnp.where(valid, deltas, zeros),
-        jnp.where(valid, discounts * cs, zeros),
-        jnp.zeros_like(bootstrap_value),
-        method=method,
-    )
-    vs = values + vs_minus_v
-
+    step_inputs = (log_rhos, discounts, rewards, step_lambda, valid)
+    vs = values + reverse_td_recurrence(coefficients, step_inputs, values, bootstrap_value,
+                                        method=method)
     vs_tp1 = jnp.concatenate([vs[1:], bootstrap_value[None]], axis=0)
-    clipped_pg_rhos = jnp.minimum(pg_rho_bar, rhos)
+    clipped_pg_rhos = jnp.minimum(pg_rho_bar, jnp.exp(log_rhos))
     pg_advantages = clipped_pg_rhos * (rewards + discounts * vs_tp1 - values)
-    pg_advantages = jnp.where(valid, pg_advantages, zeros)
-    return VTraceReturns(vs=vs, pg_advantages=pg_advantages)
+    return VTraceReturns(vs=vs, pg_advantages=where_valid(valid, pg_advantages))

@@ -1,0 +1,31 @@
+"""Timing helpers shared by the benchmarks: warmed-up, interleaved, median wall time."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def time_call(fn: Callable[[], object], sync: Callable[[object], object]) -> float:
+    """Seconds for one call of `fn`, including `sync` (e.g. `jax.block_until_ready`)."""
+    start = time.perf_counter()
+    sync(fn())
+    return time.perf_counter() - start
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], sync: Callable[[object], object],
+                        *, rounds: int, warmup: int = 3) -> dict[str, float]:
+    """Median seconds per call for each function, measured in alternating rounds.
+
+    Alternating the contenders call by call exposes each to the same background load, so
+    their ratio is fair on a shared, noisy machine even when absolute times drift.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            sync(fn())
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            samples[name].append(time_call(fn, sync))
+    return {name: statistics.median(values) for name, values in samples.items()}
