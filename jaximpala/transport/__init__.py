@@ -1,0 +1,1 @@
+"""The wire between actors and learners: a validated codec and the sockets that carry it."""
