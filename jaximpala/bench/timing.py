@@ -14,9 +14,9 @@ def time_call(fn: Callable[[], object], sync: Callable[[object], object]) -> flo
     return time.perf_counter() - start
 
 
-def interleaved_medians(fns: dict[str, Callable[[], object]], sync: Callable[[object], object],
-                        *, rounds: int, warmup: int = 3) -> dict[str, float]:
-    """Median seconds per call for each function, measured in alternating rounds.
+def interleaved_samples(fns: dict[str, Callable[[], object]], sync: Callable[[object], object],
+                        *, rounds: int, warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds per call for each function, `rounds` samples each, in alternating rounds.
 
     Alternating the contenders call by call exposes each to the same background load, so
     their ratio is fair on a shared, noisy machine even when absolute times drift.
@@ -28,4 +28,11 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], sync: Callable[[ob
     for _ in range(rounds):
         for name, fn in fns.items():
             samples[name].append(time_call(fn, sync))
+    return samples
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], sync: Callable[[object], object],
+                        *, rounds: int, warmup: int = 3) -> dict[str, float]:
+    """Median seconds per call for each function (see `interleaved_samples`)."""
+    samples = interleaved_samples(fns, sync, rounds=rounds, warmup=warmup)
     return {name: statistics.median(values) for name, values in samples.items()}
