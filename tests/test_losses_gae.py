@@ -8,9 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaximpala.losses import gae
+from jaximpala.losses import gae, recurrence
 from jaximpala.losses.gae import _gae
 from tests import reference
+
+
+def _use_method(monkeypatch, method):
+    """"fused_scan" forces the fused loop body, used on CPU for wide rows, at any width."""
+    if method == "fused_scan":
+        monkeypatch.setattr(recurrence, "_FUSED_MIN_ROW", 1)
+        return "scan"
+    monkeypatch.setattr(recurrence, "_FUSED_MIN_ROW", 10**9)
+    return method
 
 
 def _reference(data, lambda_):
@@ -24,8 +33,9 @@ def _gae_inputs(data):
 
 
 @pytest.mark.parametrize("lambda_", [0.0, 0.95, 1.0])
-@pytest.mark.parametrize("method", ["scan", "associative"])
-def test_episode_boundaries_match_per_segment_float64_reference(lambda_, method):
+@pytest.mark.parametrize("method", ["scan", "fused_scan", "associative"])
+def test_episode_boundaries_match_per_segment_float64_reference(monkeypatch, lambda_, method):
+    method = _use_method(monkeypatch, method)
     data = reference.random_unroll(np.random.default_rng(10), 40, 6)
     expected_adv, expected_ret = _reference(data, lambda_)
     # The reference returns (advantages, returns) but per_segment fills masked steps of its

@@ -24,10 +24,14 @@ def interleaved_samples(fns: dict[str, Callable[[], object]], sync: Callable[[ob
     for fn in fns.values():
         for _ in range(warmup):
             sync(fn())
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            samples[name].append(time_call(fn, sync))
+    names = list(fns)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(rounds):
+        # Rotating who goes first removes any bias from position in the round (caches
+        # warmed or evicted by the previous contender).
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(time_call(fns[name], sync))
     return samples
 
 

@@ -65,12 +65,14 @@ def _gae(rewards, discounts, values, bootstrap_value, *, lambda_, mask,
     valid = None if mask is None else valid_mask(rewards, mask)
     lambda_, step_lambda = split_lambda(lambda_, rewards)
 
-    def coefficients(x, v_t, v_tp1):
-        reward_t, discount_t, lambda_t, valid_t = x
-        delta_t = reward_t + discount_t * v_tp1 - v_t
-        trace_t = discount_t * (lambda_ if lambda_t is None else lambda_t)
-        return where_valid(valid_t, delta_t), where_valid(valid_t, trace_t)
+    def td_terms(x, v_t, v_tp1):
+        reward_t, discount_t, _, valid_t = x
+        return where_valid(valid_t, reward_t + discount_t * v_tp1 - v_t)
 
-    advantages = reverse_td_recurrence(coefficients, (rewards, discounts, step_lambda, valid),
+    def traces(x):
+        _, discount_t, lambda_t, valid_t = x
+        return where_valid(valid_t, discount_t * (lambda_ if lambda_t is None else lambda_t))
+
+    advantages = reverse_td_recurrence(td_terms, traces, (rewards, discounts, step_lambda, valid),
                                        values, bootstrap_value, method=method)
     return GAEReturns(advantages=advantages, returns=advantages + values)

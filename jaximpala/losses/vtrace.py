@@ -86,17 +86,20 @@ def _vtrace(
     valid = None if mask is None else valid_mask(rewards, mask)
     lambda_, step_lambda = split_lambda(lambda_, rewards)
 
-    def coefficients(x, v_t, v_tp1):
-        log_rho_t, discount_t, reward_t, lambda_t, valid_t = x
-        rho_t = jnp.exp(log_rho_t)
-        delta_t = jnp.minimum(rho_bar, rho_t) * (reward_t + discount_t * v_tp1 - v_t)
-        trace_t = discount_t * (lambda_ if lambda_t is None else lambda_t) * jnp.minimum(
-            c_bar, rho_t)
-        return where_valid(valid_t, delta_t), where_valid(valid_t, trace_t)
+    def td_terms(x, v_t, v_tp1):
+        log_rho_t, discount_t, reward_t, _, valid_t = x
+        clipped_rho_t = jnp.minimum(rho_bar, jnp.exp(log_rho_t))
+        return where_valid(valid_t, clipped_rho_t * (reward_t + discount_t * v_tp1 - v_t))
+
+    def traces(x):
+        log_rho_t, discount_t, _, lambda_t, valid_t = x
+        lambda_t = lambda_ if lambda_t is None else lambda_t
+        return where_valid(valid_t, discount_t * lambda_t * jnp.minimum(c_bar,
+                                                                         jnp.exp(log_rho_t)))
 
     step_inputs = (log_rhos, discounts, rewards, step_lambda, valid)
-    vs = values + reverse_td_recurrence(coefficients, step_inputs, values, bootstrap_value,
-                                        method=method)
+    vs = values + reverse_td_recurrence(td_terms, traces, step_inputs, values,
+                                        bootstrap_value, method=method)
     vs_tp1 = jnp.concatenate([vs[1:], bootstrap_value[None]], axis=0)
     clipped_pg_rhos = jnp.minimum(pg_rho_bar, jnp.exp(log_rhos))
     pg_advantages = clipped_pg_rhos * (rewards + discounts * vs_tp1 - values)
