@@ -134,9 +134,11 @@ class Agent:
         """
         obs = self.layout.as_dict(obs)
         for key, stats in params["obs_norm"].items():
-            obs[key] = running_mean_std_normalize(
-                RunningMeanStdState(**stats), jnp.asarray(obs[key], jnp.float32),
-                clip=self.config.obs_norm_clip)
+            # The statistics are data, not weights: a learner that differentiates the whole
+            # params pytree must get zero gradient for them.
+            stats = RunningMeanStdState(**jax.lax.stop_gradient(stats))
+            obs[key] = running_mean_std_normalize(stats, jnp.asarray(obs[key], jnp.float32),
+                                                  clip=self.config.obs_norm_clip)
         return obs
 
     def update_observation_stats(self, params: Params, obs: Any, *, mask: Array | None = None,

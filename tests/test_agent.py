@@ -159,6 +159,27 @@ def test_evaluate_on_a_split_unroll_equals_evaluate_on_the_whole():
     assert not np.allclose(fresh_tail.values, tail.values, atol=1e-4)
 
 
+def test_evaluate_is_differentiable_in_the_network_and_constant_in_the_obs_statistics():
+    agent, act, _, params = driving(SMALL_LSTM)
+    obs_seq = random_obs(agent, (3, 2), vector_shift=2.0)
+    params = agent.update_observation_stats(params, obs_seq)
+    action, _, _ = act(params, jax.tree.map(lambda x: x[0], obs_seq), jax.random.key(0),
+                       agent.initial_state(2))
+    actions = jax.tree.map(lambda a: jnp.stack([a, a]), action)
+
+    def objective(p):
+        evaluation = agent.evaluate(p, obs_seq, actions, agent.initial_state(2))
+        return jnp.mean(evaluation.log_prob + evaluation.entropy) + jnp.mean(evaluation.values)
+
+    grads = jax.jit(jax.grad(objective))(params)
+    network_grads = jax.tree.leaves(grads["network"])
+    assert all(np.all(np.isfinite(g)) for g in network_grads)
+    assert all(np.any(g != 0) for g in jax.tree.leaves(grads["network"]["lstm"]))
+    assert np.any(grads["network"]["policy"]["log_std"] != 0)
+    for g in jax.tree.leaves(grads["obs_norm"]):
+        np.testing.assert_array_equal(g, 0.0)
+
+
 # -------------------------------------------------------------------------- gymnasium
 
 
@@ -183,11 +204,11 @@ def test_unsquashed_state_dependent_gaussian_agent():
     config = dataclasses.replace(SMALL, squash_continuous=False, state_dependent_std=True)
     obs_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
     agent = make_agent(obs_space, gym.spaces.Box(-1.0, 1.0, (2,), np.float32), config)
-    params = perturb(agent.init(jax.random.key(0)))
+    params = perturb(jax.jit(agent.init)(jax.random.key(0)))
     assert "log_std" not in params["network"]["policy"]
     obs_seq = random_obs(agent, (3, 4))
-    action, output, _ = agent.act(params, obs_seq[0], jax.random.key(1))
-    evaluation = agent.evaluate(params, obs_seq, jnp.stack([action, action]))
+    action, output, _ = jax.jit(agent.act)(params, obs_seq[0], jax.random.key(1))
+    evaluation = jax.jit(agent.evaluate)(params, obs_seq, jnp.stack([action, action]))
     np.testing.assert_allclose(evaluation.log_prob[0], output.log_prob, rtol=1e-5, atol=1e-5)
 
 
@@ -211,7 +232,8 @@ def test_params_round_trip_through_flax_msgpack_bit_for_bit():
 
 def test_init_is_a_function_of_the_key():
     agent = make_agent(DRIVING_OBS, DRIVING_ACTIONS, SMALL)
-    a, b, c = (agent.init(jax.random.key(k)) for k in (0, 0, 1))
+    init = jax.jit(agent.init)
+    a, b, c = (init(jax.random.key(k)) for k in (0, 0, 1))
     jax.tree.map(np.testing.assert_array_equal, a, b)
     assert not np.array_equal(a["network"]["torso"]["Dense_0"]["kernel"],
                               c["network"]["torso"]["Dense_0"]["kernel"])
