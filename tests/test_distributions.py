@@ -1,5 +1,6 @@
 """Distributions against float64 numpy references, hand-worked cases and Monte Carlo."""
 
+import itertools
 import math
 
 import gymnasium as gym
@@ -7,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaximpala.distributions import (
     Categorical,
@@ -103,6 +106,26 @@ def test_multi_categorical_never_samples_padding_and_has_finite_gradients():
     grad = jax.grad(lambda f: jnp.sum(spec.from_flat(f).entropy()
                                       + spec.from_flat(f).kl(spec.from_flat(f * 2))))(flat[:3])
     assert np.all(np.isfinite(grad))
+
+
+@settings(max_examples=12, deadline=None)
+@given(nvec=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+       seed=st.integers(0, 2**31 - 1))
+def test_multi_categorical_is_a_normalised_joint_by_brute_force(nvec, seed):
+    spec = MultiCategoricalSpec(tuple(nvec))
+    rng = np.random.default_rng(seed)
+    every_action = np.array(list(itertools.product(*(range(n) for n in nvec))), np.int32)
+    flat_p, flat_q = (jnp.broadcast_to(jnp.asarray(rng.normal(size=spec.num_params) * 3,
+                                                   jnp.float32),
+                                       (len(every_action), spec.num_params)) for _ in range(2))
+    p, q = spec.from_flat(flat_p), spec.from_flat(flat_q)
+    log_p = np.asarray(p.log_prob(every_action), np.float64)
+    log_q = np.asarray(q.log_prob(every_action), np.float64)
+    np.testing.assert_allclose(np.exp(log_p).sum(), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(p.entropy()[0], -np.sum(np.exp(log_p) * log_p), rtol=1e-4,
+                               atol=1e-5)
+    np.testing.assert_allclose(p.kl(q)[0], np.sum(np.exp(log_p) * (log_p - log_q)), rtol=1e-3,
+                               atol=1e-5)
 
 
 # -------------------------------------------------------------------------------- gaussian
