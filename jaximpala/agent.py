@@ -196,8 +196,9 @@ class Agent:
         action = dist.sample(key)
         # Score the returned action, not the pre-squash sample, so the learner's log-prob
         # of the same action is identical.
-        return action, AgentOutput(dist.log_prob(action), output.values[0], dist_params), \
-            core_state
+        agent_output = AgentOutput(log_prob=dist.log_prob(action), value=output.values[0],
+                                   dist_params=dist_params)
+        return action, agent_output, core_state
 
     def evaluate(self, params: Params, obs_seq: Any, actions: Any, core_state: CoreState = (),
                  episode_start: Array | None = None) -> Evaluation:
