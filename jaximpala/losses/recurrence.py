@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import chex
 import jax
+import jax.numpy as jnp
 
 Array = chex.Array
 Method = Literal["auto", "scan", "associative"]
