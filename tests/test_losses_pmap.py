@@ -58,3 +58,26 @@ def test_losses_under_pmap_with_two_fake_devices():
                             env=env, cwd=root, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.strip().endswith("ok")
+
+
+ADVANTAGE_SCRIPT = textwrap.dedent("""
+    import jax, numpy as np
+    from jaximpala import losses
+    adv = np.random.default_rng(0).normal(size=(2, 6, 3)).astype(np.float32)
+    mask = np.random.default_rng(1).random((2, 6, 3)) < 0.7
+    pooled = jax.pmap(lambda a, m: losses.normalize_advantages(a, mask=m, axis_name="d"),
+                      axis_name="d")(adv, mask)
+    whole = losses.normalize_advantages(np.concatenate(adv, -1), mask=np.concatenate(mask, -1))
+    np.testing.assert_allclose(np.concatenate(list(pooled), -1), whole, rtol=1e-5, atol=1e-6)
+    print("ok")
+""")
+
+
+def test_advantage_normalisation_pools_statistics_over_devices():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               JAX_PLATFORMS="cpu")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    result = subprocess.run([sys.executable, "-c", ADVANTAGE_SCRIPT], capture_output=True,
+                            text=True, env=env, cwd=root, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]

@@ -18,27 +18,37 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from jaximpala.losses.masking import masked_mean, masked_var, valid_mask
+from jaximpala.losses.masking import valid_mask
 
 Array = chex.Array
 
 
-def normalize_advantages(advantages: Array, *, mask: Array | None = None,
-                         eps: float = 1e-8) -> Array:
+def normalize_advantages(advantages: Array, *, mask: Array | None = None, eps: float = 1e-8,
+                         axis_name: str | None = None) -> Array:
     """Standardises advantages with statistics of the valid entries only.
 
     Args:
       advantages: `[T, B, ...]`.
       mask: optional `[T, B, ...]` valid transitions; invalid entries come back as 0.
       eps: added to the std so a constant batch does not divide by zero.
+      axis_name: pmap axis to pool the statistics over, so a sharded batch is normalised
+        exactly as the whole batch would be.
 
     Returns:
       `[T, B, ...]` zero-mean, unit-std advantages over the valid entries.
     """
-    mean = masked_mean(advantages, mask)
-    std = jnp.sqrt(masked_var(advantages, mask))
+    valid = valid_mask(advantages, mask)
+    count = jnp.sum(valid).astype(advantages.dtype)
+    total = jnp.sum(jnp.where(valid, advantages, 0.0))
+    if axis_name is not None:
+        count, total = jax.lax.psum((count, total), axis_name)
+    mean = total / jnp.maximum(count, 1.0)
+    squares = jnp.sum(jnp.where(valid, jnp.square(advantages - mean), 0.0))
+    if axis_name is not None:
+        squares = jax.lax.psum(squares, axis_name)
+    std = jnp.sqrt(squares / jnp.maximum(count, 1.0))
     normalized = (advantages - mean) / (std + eps)
-    return jnp.where(valid_mask(advantages, mask), normalized, jnp.zeros_like(normalized))
+    return jnp.where(valid, normalized, jnp.zeros_like(normalized))
 
 
 class RunningMeanStdState(NamedTuple):

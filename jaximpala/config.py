@@ -1,0 +1,142 @@
+"""Typed, frozen, validated configuration.
+
+Every config is a frozen dataclass that validates itself on construction and names the
+offending field in its error. Derived sizes (e.g. updates per run) are computed by
+functions from the config, never written back into it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+
+def _fail(owner: object, field: str, why: str):
+    raise ValueError(f"{type(owner).__name__}.{field}: {why}, got "
+                     f"{getattr(owner, field)!r}")
+
+
+def _check_positive(owner, *fields: str, integer: bool = False):
+    for field in fields:
+        value = getattr(owner, field)
+        ok = isinstance(value, int) and not isinstance(value, bool) if integer else (
+            isinstance(value, int | float) and not isinstance(value, bool))
+        if not ok or not value > 0:
+            _fail(owner, field, f"must be a positive {'int' if integer else 'number'}")
+
+
+def _check_range(owner, field: str, low: float, high: float):
+    value = getattr(owner, field)
+    if not (isinstance(value, int | float) and low <= value <= high):
+        _fail(owner, field, f"must be in [{low}, {high}]")
+
+
+def _check_choice(owner, field: str, choices: tuple):
+    if getattr(owner, field) not in choices:
+        _fail(owner, field, f"must be one of {list(choices)}")
+
+
+def _check_optional_positive(owner, *fields: str):
+    for field in fields:
+        if getattr(owner, field) is not None:
+            _check_positive(owner, field)
+
+
+@dataclasses.dataclass(frozen=True)
+class AlgoConfig:
+    """The learning algorithm and its hyperparameters.
+
+    Attributes:
+      name: "impala" (V-trace actor-critic), "ppo" (GAE, clipped surrogate, several epochs)
+        or "appo" (clipped surrogate with V-trace targets, for stale data).
+      unroll_length: T, steps per unroll.
+      batch_size: B, env columns (unrolls) per update.
+      gamma: discount.
+      gae_lambda: GAE lambda (ppo).
+      vtrace_lambda: V-trace lambda (impala, appo).
+      clip_rho_threshold, clip_c_threshold, clip_pg_rho_threshold: V-trace clipping.
+      value_coef: weight of the value loss.
+      entropy_coef: weight of the entropy bonus at the start of training.
+      entropy_coef_final: if set, the entropy weight is annealed linearly to this value.
+      value_loss: "squared" or "huber".
+      optimizer: "adam" or "rmsprop".
+      learning_rate: peak learning rate.
+      lr_schedule: "constant", "linear" (to 0) or "cosine" (to 0).
+      adam_eps: epsilon of Adam / RMSProp.
+      max_grad_norm: global-norm gradient clipping (None: off).
+      ppo_epochs: passes over each batch (ppo, appo).
+      num_minibatches: minibatches per pass, split over batch columns (ppo, appo).
+      ppo_clip: the surrogate's clip epsilon.
+      dual_clip: optional dual-clip constant c > 1.
+      value_clip: PPO value-clipping range (None: off).
+      normalize_advantages: standardise advantages per batch (impala) or minibatch (ppo, appo).
+      kl_coef: initial KL(behaviour || policy) penalty weight (0: off).
+      adaptive_kl_target: if set, adapt the KL weight towards this KL (PPO's rule).
+      target_kl: if set, stop an update's remaining minibatches once KL exceeds 1.5x this.
+      max_nonfinite_updates: stop the run after this many non-finite updates in a row.
+    """
+
+    name: Literal["impala", "ppo", "appo"] = "impala"
+    unroll_length: int = 32
+    batch_size: int = 32
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    vtrace_lambda: float = 1.0
+    clip_rho_threshold: float = 1.0
+    clip_c_threshold: float = 1.0
+    clip_pg_rho_threshold: float = 1.0
+    value_coef: float = 0.5
+    entropy_coef: float = 0.01
+    entropy_coef_final: float | None = None
+    value_loss: Literal["squared", "huber"] = "squared"
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    learning_rate: float = 6e-4
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    adam_eps: float = 1e-5
+    max_grad_norm: float | None = 0.5
+    ppo_epochs: int = 4
+    num_minibatches: int = 4
+    ppo_clip: float = 0.2
+    dual_clip: float | None = None
+    value_clip: float | None = None
+    normalize_advantages: bool = True
+    kl_coef: float = 0.0
+    adaptive_kl_target: float | None = None
+    target_kl: float | None = None
+    max_nonfinite_updates: int = 10
+
+    def __post_init__(self):
+        _check_choice(self, "name", ("impala", "ppo", "appo"))
+        _check_positive(self, "unroll_length", "batch_size", "ppo_epochs", "num_minibatches",
+                        "max_nonfinite_updates", integer=True)
+        _check_range(self, "gamma", 0.0, 1.0)
+        _check_range(self, "gae_lambda", 0.0, 1.0)
+        _check_range(self, "vtrace_lambda", 0.0, 1.0)
+        _check_positive(self, "clip_rho_threshold", "clip_c_threshold",
+                        "clip_pg_rho_threshold", "learning_rate", "adam_eps", "ppo_clip")
+        _check_range(self, "value_coef", 0.0, 1e6)
+        _check_range(self, "entropy_coef", 0.0, 1e6)
+        _check_range(self, "kl_coef", 0.0, 1e6)
+        if self.entropy_coef_final is not None:
+            _check_range(self, "entropy_coef_final", 0.0, 1e6)
+        _check_choice(self, "value_loss", ("squared", "huber"))
+        _check_choice(self, "optimizer", ("adam", "rmsprop"))
+        _check_choice(self, "lr_schedule", ("constant", "linear", "cosine"))
+        _check_optional_positive(self, "max_grad_norm", "value_clip", "adaptive_kl_target",
+                                 "target_kl")
+        if self.dual_clip is not None and not self.dual_clip > 1:
+            _fail(self, "dual_clip", "must be > 1 (or null)")
+        if self.adaptive_kl_target is not None and not self.kl_coef > 0:
+            _fail(self, "kl_coef", "must be > 0 when adaptive_kl_target is set")
+        if self.name != "impala" and self.batch_size % self.num_minibatches:
+            _fail(self, "num_minibatches", f"must divide batch_size={self.batch_size}")
+
+
+def frames_per_update(algo: AlgoConfig) -> int:
+    """Env steps consumed by one update: T * B."""
+    return algo.unroll_length * algo.batch_size
+
+
+def num_updates(algo: AlgoConfig, total_env_steps: int) -> int:
+    """Updates in a run of `total_env_steps` (at least one)."""
+    return max(1, total_env_steps // frames_per_update(algo))

@@ -1,0 +1,378 @@
+"""The learner: `TrainState`, pure update steps for IMPALA / PPO / APPO, and `Learner`.
+
+The core is pure: `make_update_fn` returns `update(state, batch) -> (state, metrics)`, a
+function of arrays that `jax.pmap` runs data-parallel over local devices (gradients and
+metrics are `pmean`-ed over `axis_name`; with `jax.distributed` the same axis spans every
+host's devices). `Learner` is the thin shell that owns the replicated state, shards each
+batch `[T, B] -> [devices, T, B / devices]` and stops the run on repeated non-finite steps.
+
+- IMPALA: Espeholt et al. 2018, https://arxiv.org/abs/1802.01561
+- PPO: Schulman et al. 2017, https://arxiv.org/abs/1707.06347
+- APPO: the clipped surrogate on V-trace targets, as in Petrenko et al. 2020,
+  "Sample Factory", https://arxiv.org/abs/2006.11751
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import chex
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaximpala import losses
+from jaximpala.agent import Agent, Evaluation
+from jaximpala.config import AlgoConfig
+from jaximpala.trajectory import Trajectory, shard_batch, take_columns
+
+Array = chex.Array
+Metrics = dict[str, Array]
+AXIS = "devices"
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything an update reads and writes, as one pytree.
+
+    params: agent params (`network` is optimised; `obs_norm` is running statistics).
+    opt_state: optax state of `params["network"]`.
+    kl: the adaptive KL-penalty coefficient.
+    update_step: updates applied so far; also the params version actors report.
+    key: PRNG key for minibatch shuffling.
+    nonfinite_streak: consecutive updates skipped for a non-finite loss or gradient.
+    nonfinite_total: all updates skipped so.
+    """
+
+    params: Any
+    opt_state: Any
+    kl: losses.AdaptiveKLState
+    update_step: Array
+    key: Array
+    nonfinite_streak: Array
+    nonfinite_total: Array
+
+
+class NonFiniteError(RuntimeError):
+    """Too many consecutive updates had a non-finite loss or gradient."""
+
+
+def optimizer_steps_per_update(algo: AlgoConfig) -> int:
+    return 1 if algo.name == "impala" else algo.ppo_epochs * algo.num_minibatches
+
+
+def make_optimizer(algo: AlgoConfig, num_updates: int
+                   ) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """Gradient clipping + Adam/RMSProp with the configured learning-rate schedule."""
+    total_steps = max(1, num_updates * optimizer_steps_per_update(algo))
+    if algo.lr_schedule == "linear":
+        schedule = optax.linear_schedule(algo.learning_rate, 0.0, total_steps)
+    elif algo.lr_schedule == "cosine":
+        schedule = optax.cosine_decay_schedule(algo.learning_rate, total_steps)
+    else:
+        schedule = optax.constant_schedule(algo.learning_rate)
+    if algo.optimizer == "adam":
+        core = optax.adam(schedule, eps=algo.adam_eps)
+    else:
+        core = optax.rmsprop(schedule, eps=algo.adam_eps, decay=0.99)
+    clip = [optax.clip_by_global_norm(algo.max_grad_norm)] if algo.max_grad_norm else []
+    return optax.chain(*clip, core), schedule
+
+
+def init_train_state(agent: Agent, optimizer: optax.GradientTransformation, algo: AlgoConfig,
+                     key: Array) -> TrainState:
+    init_key, state_key = jax.random.split(key)
+    params = agent.init(init_key)
+    return TrainState(
+        params=params,
+        opt_state=optimizer.init(params["network"]),
+        kl=losses.AdaptiveKLState(coef=jnp.asarray(algo.kl_coef, jnp.float32)),
+        update_step=jnp.zeros((), jnp.int32),
+        key=state_key,
+        nonfinite_streak=jnp.zeros((), jnp.int32),
+        nonfinite_total=jnp.zeros((), jnp.int32),
+    )
+
+
+def entropy_coef_at(algo: AlgoConfig, update_step: Array, num_updates: int) -> Array:
+    """The entropy weight, annealed linearly when `entropy_coef_final` is set."""
+    if algo.entropy_coef_final is None:
+        return jnp.asarray(algo.entropy_coef, jnp.float32)
+    fraction = jnp.clip(update_step / max(1, num_updates), 0.0, 1.0)
+    return algo.entropy_coef + fraction * (algo.entropy_coef_final - algo.entropy_coef)
+
+
+def _evaluate(agent: Agent, params, network, batch: Trajectory) -> Evaluation:
+    return agent.evaluate({**params, "network": network}, batch.observations, batch.actions,
+                          batch.core_state, batch.episode_starts)
+
+
+def _behaviour_kl(agent: Agent, batch: Trajectory, evaluation: Evaluation) -> Array:
+    """`[T, B]` exact KL(behaviour || current policy) from the recorded distribution."""
+    return agent.distribution(batch.behaviour_dist_params).kl(evaluation.dist)
+
+
+def _vtrace_targets(algo: AlgoConfig, batch: Trajectory, log_rhos: Array,
+                    values: Array) -> losses.VTraceReturns:
+    return losses.vtrace(
+        log_rhos, batch.discounts, batch.rewards, values[:-1], values[-1], mask=batch.mask,
+        clip_rho_threshold=algo.clip_rho_threshold, clip_c_threshold=algo.clip_c_threshold,
+        clip_pg_rho_threshold=algo.clip_pg_rho_threshold, lambda_=algo.vtrace_lambda)
+
+
+def impala_loss(network, params, batch: Trajectory, *, agent: Agent, algo: AlgoConfig,
+                entropy_coef: Array, axis_name: str | None = None) -> tuple[Array, Metrics]:
+    """V-trace actor-critic loss of a `[T, B]` batch."""
+    evaluation = _evaluate(agent, params, network, batch)
+    log_rhos = evaluation.log_prob - batch.behaviour_log_probs
+    targets = _vtrace_targets(algo, batch, log_rhos, evaluation.values)
+    advantages = targets.pg_advantages
+    if algo.normalize_advantages:
+        advantages = losses.normalize_advantages(advantages, mask=batch.mask,
+                                                 axis_name=axis_name)
+    pg_loss, pg_metrics = losses.policy_gradient_loss(
+        evaluation.log_prob, advantages, mask=batch.mask, log_rhos=log_rhos,
+        clip_rho_threshold=algo.clip_rho_threshold, clip_c_threshold=algo.clip_c_threshold,
+        clip_pg_rho_threshold=algo.clip_pg_rho_threshold)
+    v_loss, v_metrics = losses.value_loss(evaluation.values[:-1], targets.vs, mask=batch.mask,
+                                          loss_type=algo.value_loss)
+    ent_loss, ent_metrics = losses.entropy_loss(evaluation.entropy, mask=batch.mask)
+    loss = pg_loss + algo.value_coef * v_loss + entropy_coef * ent_loss
+    kl = losses.masked_mean(_behaviour_kl(agent, batch, evaluation), batch.mask)
+    return loss, {**pg_metrics, **v_metrics, **ent_metrics, "loss": loss,
+                  "kl_behaviour_target_exact": kl}
+
+
+def _ppo_targets(algo: AlgoConfig, batch: Trajectory, values: Array, log_rhos: Array | None):
+    """Advantages and value targets, `[T, B]` each, with stopped gradients.
+
+    GAE on `values` when `log_rhos` is None (ppo); otherwise V-trace targets with the
+    one-step advantage `r + gamma * v_{t+1} - V(x_t)` that the clipped ratio then weights
+    (appo).
+    """
+    values = jax.lax.stop_gradient(values)
+    if log_rhos is None:
+        return losses.gae(batch.rewards, batch.discounts, values[:-1], values[-1],
+                          lambda_=algo.gae_lambda, mask=batch.mask)
+    vs = _vtrace_targets(algo, batch, jax.lax.stop_gradient(log_rhos), values).vs
+    vs_tp1 = jnp.concatenate([vs[1:], values[-1:]], axis=0)
+    advantages = batch.rewards + batch.discounts * vs_tp1 - values[:-1]
+    return jnp.where(batch.mask, advantages, 0.0), vs
+
+
+def ppo_loss(network, params, batch: Trajectory, advantages: Array | None,
+             returns: Array | None, old_values: Array, *, agent: Agent, algo: AlgoConfig,
+             entropy_coef: Array, kl_coef: Array, axis_name: str | None = None
+             ) -> tuple[Array, Metrics]:
+    """Clipped-surrogate loss of a `[T, b]` minibatch.
+
+    `advantages`/`returns` are precomputed GAE (ppo) or None to compute V-trace targets
+    from this minibatch's current values (appo). `old_values` `[T, b]` anchor value clipping.
+    """
+    evaluation = _evaluate(agent, params, network, batch)
+    if advantages is None:
+        log_rhos = evaluation.log_prob - batch.behaviour_log_probs
+        advantages, returns = _ppo_targets(algo, batch, evaluation.values, log_rhos)
+    if algo.normalize_advantages:
+        advantages = losses.normalize_advantages(advantages, mask=batch.mask,
+                                                 axis_name=axis_name)
+    pg_loss, pg_metrics = losses.ppo_clip_loss(
+        evaluation.log_prob, batch.behaviour_log_probs, advantages, clip_epsilon=algo.ppo_clip,
+        dual_clip=algo.dual_clip, mask=batch.mask)
+    v_loss, v_metrics = losses.value_loss(
+        evaluation.values[:-1], returns, mask=batch.mask, loss_type=algo.value_loss,
+        old_values=old_values if algo.value_clip else None, clip_epsilon=algo.value_clip)
+    ent_loss, ent_metrics = losses.entropy_loss(evaluation.entropy, mask=batch.mask)
+    kl_loss, kl_metrics = losses.kl_penalty_loss(_behaviour_kl(agent, batch, evaluation),
+                                                 coef=kl_coef, mask=batch.mask)
+    loss = pg_loss + algo.value_coef * v_loss + entropy_coef * ent_loss + kl_loss
+    return loss, {**pg_metrics, **v_metrics, **ent_metrics, **kl_metrics, "loss": loss}
+
+
+def _global_norm(tree) -> Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+
+
+def _all_finite(tree) -> Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def _apply_gradients(state: TrainState, grads, loss: Array, optimizer, axis_name: str | None,
+                     allowed: Array | bool = True) -> tuple[TrainState, Metrics]:
+    """One optimizer step, skipped (params untouched) when anything is non-finite."""
+    if axis_name is not None:
+        grads = jax.lax.pmean(grads, axis_name)
+        loss = jax.lax.pmean(loss, axis_name)
+    finite = jnp.isfinite(loss) & _all_finite(grads)
+    network = state.params["network"]
+    updates, opt_state = optimizer.update(grads, state.opt_state, network)
+    new_network = optax.apply_updates(network, updates)
+    apply = finite & allowed
+    keep = lambda new, old: jnp.where(apply, new, old)
+    state = state.replace(
+        params={**state.params, "network": jax.tree.map(keep, new_network, network)},
+        opt_state=jax.tree.map(keep, opt_state, state.opt_state),
+        nonfinite_streak=jnp.where(finite, 0, state.nonfinite_streak + 1),
+        nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32),
+    )
+    return state, {"grad_norm": _global_norm(grads), "finite": finite.astype(jnp.float32)}
+
+
+def _finish_update(state: TrainState, batch: Trajectory, agent: Agent, metrics: Metrics,
+                   lr_schedule, step_count: Array, axis_name: str | None
+                   ) -> tuple[TrainState, Metrics]:
+    """Observation statistics, counters and the bookkeeping metrics shared by all algorithms."""
+    params = agent.update_observation_stats(
+        state.params, jax.tree.map(lambda x: x[1:], batch.observations), axis_name=axis_name)
+    lag = (state.update_step - batch.policy_versions).astype(jnp.float32)
+    metrics = {
+        **metrics,
+        "learning_rate": jnp.asarray(lr_schedule(step_count), jnp.float32),
+        "param_norm": _global_norm(state.params["network"]),
+        "policy_lag_mean": jnp.mean(lag),
+        "policy_lag_max": jnp.max(lag),
+        "nonfinite_streak": state.nonfinite_streak.astype(jnp.float32),
+        "nonfinite_total": state.nonfinite_total.astype(jnp.float32),
+    }
+    if axis_name is not None:
+        metrics = jax.lax.pmean(metrics, axis_name)
+    return state.replace(params=params, update_step=state.update_step + 1), metrics
+
+
+def impala_update(state: TrainState, batch: Trajectory, *, agent: Agent, algo: AlgoConfig,
+                  optimizer, lr_schedule, num_updates: int, axis_name: str | None = None
+                  ) -> tuple[TrainState, Metrics]:
+    """One V-trace actor-critic step on a `[T, B]` batch."""
+    entropy_coef = entropy_coef_at(algo, state.update_step, num_updates)
+    loss_fn = functools.partial(impala_loss, agent=agent, algo=algo, entropy_coef=entropy_coef,
+                                axis_name=axis_name)
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params["network"], state.params,
+                                                     batch)
+    state, step_metrics = _apply_gradients(state, grads, metrics["loss"], optimizer, axis_name)
+    metrics = {**metrics, **step_metrics, "entropy_coef": entropy_coef}
+    return _finish_update(state, batch, agent, metrics, lr_schedule, state.update_step,
+                          axis_name)
+
+
+def ppo_update(state: TrainState, batch: Trajectory, *, agent: Agent, algo: AlgoConfig,
+               optimizer, lr_schedule, num_updates: int, axis_name: str | None = None
+               ) -> tuple[TrainState, Metrics]:
+    """`ppo_epochs` passes of `num_minibatches` clipped-surrogate steps over a `[T, B]` batch.
+
+    Minibatches are sets of whole columns, so sequences (and recurrent states) stay intact.
+    PPO computes GAE once from the values at the start of the update; APPO computes V-trace
+    targets per minibatch from current values, which corrects for stale (off-policy) data.
+    """
+    use_gae = algo.name == "ppo"
+    entropy_coef = entropy_coef_at(algo, state.update_step, num_updates)
+    start = _evaluate(agent, state.params, state.params["network"], batch)
+    start_values = jax.lax.stop_gradient(start.values)
+    advantages, returns = (_ppo_targets(algo, batch, start_values, None) if use_gae
+                           else (None, None))
+    old_values = start_values[:-1] if use_gae else batch.behaviour_values
+    columns = batch.rewards.shape[1]
+    per_minibatch = columns // algo.num_minibatches
+    loss_fn = functools.partial(ppo_loss, agent=agent, algo=algo, entropy_coef=entropy_coef,
+                                kl_coef=state.kl.coef, axis_name=axis_name)
+
+    def minibatch_step(carry, idx):
+        state, stopped = carry
+        mb = take_columns(batch, idx)
+        mb_adv, mb_ret = ((advantages[:, idx], returns[:, idx]) if use_gae else (None, None))
+        grads, metrics = jax.grad(loss_fn, has_aux=True)(
+            state.params["network"], state.params, mb, mb_adv, mb_ret, old_values[:, idx])
+        state, step_metrics = _apply_gradients(state, grads, metrics["loss"], optimizer,
+                                               axis_name, allowed=~stopped)
+        kl = metrics["approx_kl"]
+        if axis_name is not None:
+            kl = jax.lax.pmean(kl, axis_name)
+        if algo.target_kl is not None:
+            stopped = stopped | (kl > 1.5 * algo.target_kl)
+        return (state, stopped), {**metrics, **step_metrics,
+                                  "early_stopped": stopped.astype(jnp.float32)}
+
+    def epoch(carry, key):
+        order = jax.random.permutation(key, columns).reshape(algo.num_minibatches,
+                                                             per_minibatch)
+        return jax.lax.scan(minibatch_step, carry, order)
+
+    key, shuffle_key = jax.random.split(state.key)
+    state = state.replace(key=key)
+    (state, _), metrics = jax.lax.scan(epoch, (state, jnp.asarray(False)),
+                                       jax.random.split(shuffle_key, algo.ppo_epochs))
+    metrics = jax.tree.map(jnp.mean, metrics)
+    if algo.adaptive_kl_target is not None:
+        state = state.replace(kl=losses.adaptive_kl_update(state.kl, metrics["kl"],
+                                                           target=algo.adaptive_kl_target))
+    metrics["entropy_coef"] = entropy_coef
+    step_count = (state.update_step + 1) * optimizer_steps_per_update(algo)
+    return _finish_update(state, batch, agent, metrics, lr_schedule, step_count, axis_name)
+
+
+def make_update_fn(agent: Agent, algo: AlgoConfig, optimizer, lr_schedule, num_updates: int,
+                   axis_name: str | None = None) -> Callable:
+    """`update(state, batch) -> (state, metrics)` for the configured algorithm."""
+    update = impala_update if algo.name == "impala" else ppo_update
+    return functools.partial(update, agent=agent, algo=algo, optimizer=optimizer,
+                             lr_schedule=lr_schedule, num_updates=num_updates,
+                             axis_name=axis_name)
+
+
+class Learner:
+    """Owns the train state replicated over local devices and applies pmapped updates.
+
+    Args:
+      agent: the functional agent.
+      algo: algorithm config.
+      num_updates: updates in the run (for schedules).
+      key: PRNG key of the run's learner.
+      devices: devices to be data-parallel over (default: all local devices).
+    """
+
+    def __init__(self, agent: Agent, algo: AlgoConfig, *, num_updates: int, key: Array,
+                 devices: list | None = None):
+        self.agent = agent
+        self.algo = algo
+        self.devices = list(devices or jax.local_devices())
+        self.optimizer, self.lr_schedule = make_optimizer(algo, num_updates)
+        state = init_train_state(agent, self.optimizer, algo, key)
+        self.state = self._replicate(state)
+        update = make_update_fn(agent, algo, self.optimizer, self.lr_schedule, num_updates,
+                                axis_name=AXIS)
+        self._update = jax.pmap(update, axis_name=AXIS, devices=self.devices,
+                                donate_argnums=0)
+
+    def _replicate(self, tree):
+        stacked = jax.tree.map(lambda x: jnp.stack([x] * len(self.devices)), tree)
+        return jax.pmap(lambda x: x, devices=self.devices)(stacked)
+
+    @property
+    def num_devices(self) -> int:
+        return len(self.devices)
+
+    def update(self, batch: Trajectory) -> dict[str, float]:
+        """Applies one update to a host batch `[T, B, ...]` and returns its metrics."""
+        self.state, metrics = self._update(self.state, shard_batch(batch, self.num_devices))
+        metrics = {k: float(v[0]) for k, v in jax.device_get(metrics).items()}
+        if metrics["nonfinite_streak"] >= self.algo.max_nonfinite_updates:
+            raise NonFiniteError(
+                f"{int(metrics['nonfinite_streak'])} consecutive updates had a non-finite loss "
+                f"or gradient (algo.max_nonfinite_updates={self.algo.max_nonfinite_updates}); "
+                "params were left at the last finite update")
+        return metrics
+
+    def host_state(self) -> TrainState:
+        """The train state from the first device, on the host."""
+        return jax.device_get(jax.tree.map(lambda x: x[0], self.state))
+
+    @property
+    def params(self) -> Any:
+        """Params for actors (host copy)."""
+        return jax.device_get(jax.tree.map(lambda x: x[0], self.state.params))
+
+    @property
+    def version(self) -> int:
+        return int(self.state.update_step[0])

@@ -1,0 +1,156 @@
+"""Collecting unrolls: a gymnasium VectorEnv stepped by the agent's jitted `act`.
+
+`Collector` is the thin, impure shell around the env (numpy) and the policy (jax) shared by
+the inline runtime and the actor processes. It honours gymnasium's next-step autoreset: the
+step after an episode ends is the reset transition, whose action the env ignores; it is
+recorded with `mask=False` and the observation it returns starts the new episode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import gymnasium as gym
+import jax
+import numpy as np
+
+from jaximpala.agent import Agent
+from jaximpala.trajectory import Trajectory
+
+
+@dataclasses.dataclass
+class EpisodeTracker:
+    """Sums each env's rewards and numeric info entries over its current episode.
+
+    An info entry of shape `[N]` is summed per episode when it is a number, or-ed when it
+    is a bool (e.g. `collision`): that is how per-term rewards and outcomes reach the logs.
+    """
+
+    num_envs: int
+    returns: np.ndarray = dataclasses.field(init=False)
+    lengths: np.ndarray = dataclasses.field(init=False)
+    sums: dict[str, np.ndarray] = dataclasses.field(init=False, default_factory=dict)
+
+    def __post_init__(self):
+        self.returns = np.zeros(self.num_envs, np.float64)
+        self.lengths = np.zeros(self.num_envs, np.int64)
+
+    def step(self, rewards, info: dict, valid: np.ndarray, ended: np.ndarray) -> list[dict]:
+        """Adds one valid transition per env; returns the stats of episodes that `ended`."""
+        self.returns += np.where(valid, rewards, 0.0)
+        self.lengths += valid
+        for key, value in info.items():
+            value = np.asarray(value)
+            if key.startswith("_") or value.shape != (self.num_envs,):
+                continue
+            if value.dtype == bool:
+                total = self.sums.setdefault(key, np.zeros(self.num_envs, bool))
+                total |= value & valid
+            elif np.issubdtype(value.dtype, np.number):
+                total = self.sums.setdefault(key, np.zeros(self.num_envs, np.float64))
+                total += np.where(valid, value, 0)
+        finished = []
+        for i in np.flatnonzero(ended):
+            stats = {"episode_return": float(self.returns[i]),
+                     "episode_length": int(self.lengths[i])}
+            stats.update({f"episode/{k}": float(v[i]) for k, v in self.sums.items()})
+            finished.append(stats)
+            self.returns[i], self.lengths[i] = 0.0, 0
+            for total in self.sums.values():
+                total[i] = 0
+        return finished
+
+
+@dataclasses.dataclass
+class CollectStats:
+    """Where a `collect` call spent its time, and the episodes it finished."""
+
+    env_seconds: float
+    inference_seconds: float
+    env_steps: int
+    episodes: list[dict]
+
+
+class Collector:
+    """Steps `env` with `agent.act` and returns `Trajectory` unrolls of `unroll_length` steps.
+
+    Args:
+      env: a gymnasium VectorEnv with next-step autoreset (gymnasium's default).
+      agent: the functional agent.
+      unroll_length: T.
+      gamma: discount; stored per step as `gamma * (1 - terminated)`.
+      key: this collector's PRNG key (an actor passes `fold_in(run_key, actor_id)`).
+      seed: seed of the env's first reset.
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv, agent: Agent, *, unroll_length: int,
+                 gamma: float, key: jax.Array, seed: int):
+        self.env = env
+        self.agent = agent
+        self.unroll_length = unroll_length
+        self.gamma = gamma
+        self._key = key
+        self._act = jax.jit(agent.act)
+        num_envs = env.num_envs
+        self._obs, _ = env.reset(seed=seed)
+        self._core_state = agent.initial_state(num_envs)
+        self._episode_start = np.ones(num_envs, bool)
+        self._resetting = np.zeros(num_envs, bool)  # this step is an autoreset transition
+        self._episodes = EpisodeTracker(num_envs)
+
+    def collect(self, params: Any, policy_version: int) -> tuple[Trajectory, CollectStats]:
+        """One unroll of `T` steps from every env, acting with `params`."""
+        steps = self.unroll_length
+        observations, actions, outputs = [self._obs], [], []
+        rewards, discounts, masks, starts = [], [], [], [self._episode_start]
+        core_state_at_start = self._core_state
+        env_seconds = inference_seconds = 0.0
+        finished = []
+        for _ in range(steps):
+            self._key, act_key = jax.random.split(self._key)
+            tick = time.perf_counter()
+            action, output, self._core_state = self._act(
+                params, self._obs, act_key, self._core_state, self._episode_start)
+            action, output = jax.device_get((action, output))
+            tock = time.perf_counter()
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            env_seconds += time.perf_counter() - tock
+            inference_seconds += tock - tick
+            reward = np.asarray(reward, np.float32)
+            if not np.isfinite(reward).all():
+                bad = np.flatnonzero(~np.isfinite(reward)).tolist()
+                raise ValueError(f"environment returned a non-finite reward {reward[bad]} "
+                                 f"at env index {bad}")
+            valid = ~self._resetting
+            ended = (terminated | truncated) & valid
+            finished += self._episodes.step(reward, info, valid, ended)
+            actions.append(action)
+            outputs.append(output)
+            rewards.append(reward)
+            discounts.append((self.gamma * (1.0 - terminated)).astype(np.float32))
+            masks.append(valid)
+            # The next step resets the envs that ended; the observation it returns is the
+            # first of a new episode.
+            self._episode_start = self._resetting.copy()
+            self._resetting = ended
+            starts.append(self._episode_start)
+            observations.append(obs)
+            self._obs = obs
+        stack = lambda *xs: np.stack(xs)
+        trajectory = Trajectory(
+            observations=jax.tree.map(stack, *observations),
+            actions=jax.tree.map(stack, *actions),
+            rewards=np.stack(rewards),
+            discounts=np.stack(discounts),
+            mask=np.stack(masks),
+            episode_starts=np.stack(starts),
+            behaviour_log_probs=np.stack([o.log_prob for o in outputs]).astype(np.float32),
+            behaviour_dist_params=np.stack([o.dist_params for o in outputs]).astype(np.float32),
+            behaviour_values=np.stack([o.value for o in outputs]).astype(np.float32),
+            core_state=jax.device_get(core_state_at_start),
+            policy_versions=np.full(self.env.num_envs, policy_version, np.int32),
+        )
+        stats = CollectStats(env_seconds, inference_seconds, steps * self.env.num_envs, finished)
+        return trajectory, stats

@@ -1,0 +1,100 @@
+import gymnasium as gym
+import jax
+import numpy as np
+import pytest
+
+from jaximpala.agent import make_agent
+from jaximpala.networks import NetworkConfig
+from jaximpala.rollout import Collector, EpisodeTracker
+
+
+class CountEnv(gym.Env):
+    """Observation = steps taken in the episode; reward 1 per step; terminates at `length`."""
+
+    observation_space = gym.spaces.Box(0, 100, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, length=3, reward=1.0):
+        self.length, self.reward, self.t = length, reward, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        done = self.t >= self.length
+        return (np.array([self.t], np.float32), self.reward, done, False,
+                {"hit": done, "term": float(self.t)})
+
+
+def _collector(envs, unroll_length=6):
+    env = gym.vector.SyncVectorEnv(envs)
+    agent = make_agent(env.single_observation_space, env.single_action_space,
+                       NetworkConfig(vector_mlp_sizes=(8,), torso_sizes=(8,)))
+    params = agent.init(jax.random.key(0))
+    collector = Collector(env, agent, unroll_length=unroll_length, gamma=0.9,
+                          key=jax.random.key(1), seed=0)
+    return collector, params
+
+
+def test_termination_truncation_and_autoreset_are_recorded_exactly():
+    # env 0 terminates every 3 steps; env 1 is truncated by a time limit after 2 steps.
+    collector, params = _collector([
+        lambda: CountEnv(length=3),
+        lambda: gym.wrappers.TimeLimit(CountEnv(length=100), max_episode_steps=2),
+    ])
+    trajectory, stats = collector.collect(params, policy_version=5)
+    obs = trajectory.observations[..., 0]
+    # env 0: steps 1,2,3(terminal) then the autoreset step returns 0, and so on.
+    np.testing.assert_array_equal(obs[:, 0], [0, 1, 2, 3, 0, 1, 2])
+    np.testing.assert_array_equal(trajectory.mask[:, 0], [1, 1, 1, 0, 1, 1])
+    np.testing.assert_allclose(trajectory.discounts[:, 0], [0.9, 0.9, 0, 0.9, 0.9, 0.9])
+    np.testing.assert_array_equal(trajectory.episode_starts[:, 0], [1, 0, 0, 0, 1, 0, 0])
+    # env 1: truncated after 2 steps; the final observation (2) is kept for bootstrapping
+    # and the truncated step keeps its discount.
+    np.testing.assert_array_equal(obs[:, 1], [0, 1, 2, 0, 1, 2, 0])
+    np.testing.assert_array_equal(trajectory.mask[:, 1], [1, 1, 0, 1, 1, 0])
+    np.testing.assert_allclose(trajectory.discounts[:, 1], 0.9)
+    np.testing.assert_array_equal(trajectory.episode_starts[:, 1], [1, 0, 0, 1, 0, 0, 1])
+    # Autoreset transitions carry reward 0 from gymnasium; valid ones carry 1.
+    np.testing.assert_array_equal(trajectory.rewards, trajectory.mask.astype(np.float32))
+    np.testing.assert_array_equal(trajectory.policy_versions, [5, 5])
+    assert stats.env_steps == 12
+    returns = sorted(e["episode_return"] for e in stats.episodes)
+    assert returns == [2.0, 2.0, 3.0]
+    # `hit` (bool) is or-ed over the episode: only env 0's episode ends by termination.
+    assert {(e["episode_return"], e["episode/hit"]) for e in stats.episodes} == {
+        (3.0, 1.0), (2.0, 0.0)}
+    assert {e["episode/term"] for e in stats.episodes} == {3.0, 6.0}
+
+
+def test_unrolls_chain_the_bootstrap_observation():
+    collector, params = _collector([lambda: CountEnv(length=4)] * 2, unroll_length=3)
+    first, _ = collector.collect(params, 0)
+    second, _ = collector.collect(params, 1)
+    np.testing.assert_array_equal(first.observations[-1], second.observations[0])
+    np.testing.assert_array_equal(first.episode_starts[-1], second.episode_starts[0])
+
+
+def test_log_probs_match_the_agent_and_nan_rewards_are_refused():
+    collector, params = _collector([lambda: CountEnv()] * 2)
+    trajectory, _ = collector.collect(params, 0)
+    evaluation = collector.agent.evaluate(params, trajectory.observations, trajectory.actions,
+                                          trajectory.core_state, trajectory.episode_starts)
+    np.testing.assert_allclose(evaluation.log_prob, trajectory.behaviour_log_probs, atol=1e-5)
+    np.testing.assert_allclose(evaluation.values[:-1], trajectory.behaviour_values, atol=1e-5)
+    nan_collector, params = _collector([lambda: CountEnv(reward=float("nan"))] * 2)
+    with pytest.raises(ValueError, match="non-finite reward"):
+        nan_collector.collect(params, 0)
+
+
+def test_episode_tracker_skips_invalid_steps_and_non_per_env_info():
+    tracker = EpisodeTracker(2)
+    tracker.step(np.array([1.0, 5.0]), {"_x": np.ones(2), "scalar": 3.0},
+                 valid=np.array([True, False]), ended=np.array([False, False]))
+    done = tracker.step(np.array([2.0, 1.0]), {}, valid=np.array([True, True]),
+                        ended=np.array([True, True]))
+    assert [d["episode_return"] for d in done] == [3.0, 1.0]
+    assert [d["episode_length"] for d in done] == [2, 1]
