@@ -1,0 +1,88 @@
+"""Pedestrians: wait at a kerb, cross the road at a random moment and pace, then reappear.
+
+Most cross at crosswalks; a `jaywalk_prob` share cross anywhere. A waiting pedestrian starts
+crossing with a per-pedestrian rate (a memoryless, stochastic start time). Finished pedestrians
+(and waiting ones the ego has left behind) reappear at a kerb 30-180 m ahead of the ego.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from jaximpala.envs.driving.scenario import NO_CROSSWALK
+
+WAITING, CROSSING = 0, 1
+KERB_OFFSET = 1.0  # metres beyond the road edge where pedestrians wait
+SIZE = 0.6  # pedestrians are 0.6 m squares
+LEFT_BEHIND = 30.0
+
+
+@dataclass
+class Pedestrians:
+    """Batched pedestrians; every field is [N, P]."""
+
+    s: np.ndarray
+    d: np.ndarray
+    side: np.ndarray  # +1 walks towards +d (right kerb to left kerb), -1 the other way
+    speed: np.ndarray
+    start_rate: np.ndarray  # chance per second of starting to cross while waiting
+    phase: np.ndarray  # WAITING or CROSSING (int64)
+
+
+def kerb_offset(side: np.ndarray, half_width: np.ndarray) -> np.ndarray:
+    """[N, P] lateral offset where a pedestrian walking towards `side` waits."""
+    return -side * (half_width[:, None] + KERB_OFFSET)
+
+
+def on_road(peds: Pedestrians, half_width: np.ndarray) -> np.ndarray:
+    """[N, P] bool: the pedestrian is on the carriageway. half_width: [N]."""
+    return (peds.phase == CROSSING) & (np.abs(peds.d) < half_width[:, None] + 0.5 * SIZE)
+
+
+def step(
+    peds: Pedestrians,
+    half_width: np.ndarray,
+    crosswalk_s: np.ndarray,
+    ego_s: np.ndarray,
+    jaywalk_prob: float,
+    uniforms: np.ndarray,
+    dt: float,
+) -> Pedestrians:
+    """Advance pedestrians one step.
+
+    half_width, ego_s: [N]; crosswalk_s: [N, C] sorted (NO_CROSSWALK pads);
+    uniforms: [N, P, 6] uniforms in [0, 1).
+    """
+    starts = (peds.phase == WAITING) & (uniforms[..., 0] < 1.0 - np.exp(-peds.start_rate * dt))
+    phase = np.where(starts, CROSSING, peds.phase)
+    d = np.where(phase == CROSSING, peds.d + peds.side * peds.speed * dt, peds.d)
+    finished = (phase == CROSSING) & (peds.side * d > half_width[:, None] + KERB_OFFSET)
+    left_behind = (phase == WAITING) & (peds.s < ego_s[:, None] - LEFT_BEHIND)
+    moved = Pedestrians(s=peds.s, d=d, side=peds.side, speed=peds.speed,
+                        start_rate=peds.start_rate, phase=phase)
+    respawn = finished | left_behind
+    if respawn.any():
+        moved = _respawn(moved, respawn, half_width, crosswalk_s, ego_s, jaywalk_prob, uniforms)
+    return moved
+
+
+def _respawn(peds, respawn, half_width, crosswalk_s, ego_s, jaywalk_prob, uniforms):
+    target = ego_s[:, None] + 30.0 + 150.0 * uniforms[..., 1]  # [N, P]
+    beyond = (crosswalk_s[:, None, :] >= target[..., None]) & (
+        crosswalk_s[:, None, :] < NO_CROSSWALK
+    )  # [N, P, C]
+    has_crosswalk = beyond.any(axis=-1)
+    first = np.argmax(beyond, axis=-1)
+    crosswalk = np.take_along_axis(crosswalk_s[:, None, :].repeat(target.shape[1], 1),
+                                   first[..., None], axis=-1)[..., 0]
+    jaywalk = (uniforms[..., 2] < jaywalk_prob) | ~has_crosswalk
+    new_s = np.where(jaywalk, target, crosswalk + 3.0 * (uniforms[..., 3] - 0.5))
+    new_side = np.where(uniforms[..., 4] < 0.5, -1.0, 1.0)
+    peds.s = np.where(respawn, new_s, peds.s)
+    peds.side = np.where(respawn, new_side, peds.side)
+    peds.d = np.where(respawn, kerb_offset(new_side, half_width), peds.d)
+    peds.phase = np.where(respawn, WAITING, peds.phase)
+    peds.speed = np.where(respawn, 0.9 + 0.8 * uniforms[..., 5], peds.speed)
+    return peds

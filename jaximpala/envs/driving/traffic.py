@@ -1,0 +1,225 @@
+"""Other vehicles: Intelligent Driver Model car following and MOBIL-style lane changes.
+
+Every vehicle has its own sampled driver (desired speed, time headway, accelerations, minimum
+gap, politeness). Leaders and followers come from a `LaneIndex` over traffic, the ego and
+pedestrians on the road, so vehicles brake for the ego and for crossing pedestrians.
+Traffic stays around the ego: vehicles that fall far behind reappear out of sensor range
+ahead (and vice versa), in a lane with room for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from jaximpala.envs.driving.lanes import LaneIndex, lane_center
+
+LATERAL_SPEED = 1.2  # m/s while changing lanes
+LANE_CHANGE_COOLDOWN = 4.0  # s between lane-change decisions of one vehicle
+SAFE_DECEL = 4.0  # MOBIL safety: a new follower must not need to brake harder than this
+CHANGE_THRESHOLD = 0.2  # m/s^2 of advantage needed to change lanes
+KEEP_RIGHT_BIAS = 0.1  # m/s^2 favouring a move to the right
+RESPAWN_AHEAD = 200.0  # vehicles beyond this far ahead of the ego move behind it
+RESPAWN_BEHIND = 80.0  # vehicles this far behind the ego move ahead of it
+MAX_DECEL = 9.0
+# Driver used for objects that are not traffic (the ego, pedestrians) when MOBIL asks how a
+# new follower would react.
+DEFAULT_DRIVER = dict(time_headway=1.5, max_accel=1.5, comfort_decel=2.0, min_gap=2.0)
+
+TRAFFIC_FIELDS = (
+    "active", "s", "d", "lane", "speed", "accel", "length", "width", "desired_speed",
+    "time_headway", "max_accel", "comfort_decel", "min_gap", "politeness", "cooldown",
+)
+
+
+@dataclass
+class Traffic:
+    """Batched traffic; every field is [N, M] (`active` bool, `lane` int64, others float64)."""
+
+    active: np.ndarray
+    s: np.ndarray
+    d: np.ndarray
+    lane: np.ndarray  # the lane the vehicle drives in (its target while changing lanes)
+    speed: np.ndarray
+    accel: np.ndarray
+    length: np.ndarray
+    width: np.ndarray
+    desired_speed: np.ndarray
+    time_headway: np.ndarray
+    max_accel: np.ndarray
+    comfort_decel: np.ndarray
+    min_gap: np.ndarray
+    politeness: np.ndarray
+    cooldown: np.ndarray
+
+    def heading(self, num_lanes: np.ndarray, lane_width: np.ndarray) -> np.ndarray:
+        """[N, M] heading relative to the road, from the lane-change lateral motion.
+        num_lanes, lane_width: [N]."""
+        target = lane_center(self.lane, num_lanes[:, None], lane_width[:, None])
+        lateral = np.clip(target - self.d, -LATERAL_SPEED, LATERAL_SPEED)
+        return np.arctan2(lateral, np.maximum(self.speed, 1.0))
+
+
+def idm_accel(speed, desired_speed, time_headway, max_accel, comfort_decel, min_gap, gap, dv):
+    """Intelligent Driver Model acceleration. All inputs broadcast; gap may be +inf (no leader).
+
+    a = a_max * (1 - (v / v0)^4 - (s* / gap)^2),  s* = s0 + max(0, v T + v dv / (2 sqrt(a b)))
+    """
+    desired_gap = min_gap + np.maximum(
+        0.0, speed * time_headway + speed * dv / (2.0 * np.sqrt(max_accel * comfort_decel))
+    )
+    free = 1.0 - (speed / np.maximum(desired_speed, 0.1)) ** 4
+    interaction = (desired_gap / np.maximum(gap, 0.1)) ** 2
+    return np.clip(max_accel * (free - interaction), -MAX_DECEL, max_accel)
+
+
+class _Objects:
+    """Flat view of all objects ([N, E] -> [N*E]) that IDM and MOBIL look up by flat id."""
+
+    def __init__(self, traffic: Traffic, obstacles: dict[str, np.ndarray]):
+        self.num_envs, self.num_traffic = traffic.s.shape
+        cat = lambda a, b: np.concatenate([a, b], axis=1)
+        self.s2d = cat(traffic.s, obstacles["s"])
+        self.lane2d = cat(traffic.lane, obstacles["lane"])
+        self.valid2d = cat(traffic.active, obstacles["valid"])
+        self.per_env = self.s2d.shape[1]
+        self.s = self.s2d.ravel()
+        self.speed = cat(traffic.speed, obstacles["speed"]).ravel()
+        self.half = cat(0.5 * traffic.length, obstacles["half_length"]).ravel()
+        self.index = LaneIndex(self.s2d, self.lane2d, self.valid2d)
+        # Driver of each object as MOBIL imagines it; non-traffic objects get DEFAULT_DRIVER.
+        self.driver = {
+            k: cat(getattr(traffic, k), np.full(obstacles["s"].shape, v)).ravel()
+            for k, v in DEFAULT_DRIVER.items()
+        }
+        self.desired = cat(traffic.desired_speed,
+                           np.maximum(obstacles["speed"], 1.0) * 1.2).ravel()
+
+    def flat(self, env, who):
+        """Flat ids of per-env object ids `who` ([Q], -1 for none stays -1)."""
+        return np.where(who >= 0, env * self.per_env + who, -1)
+
+    def leader(self, env, lane, s):
+        return self.flat(env, self.index.leader(env, lane, s))
+
+    def follower(self, env, lane, s):
+        return self.flat(env, self.index.follower(env, lane, s))
+
+    def accel_of(self, who, s, half, speed, leader):
+        """IDM acceleration of object `who` (flat ids [Q]) placed at (s, half, speed) behind
+        flat object `leader` (-1: free road)."""
+        has = leader >= 0
+        lead = np.where(has, leader, 0)
+        gap = np.where(has, self.s[lead] - self.half[lead] - s - half, np.inf)
+        d = self.driver
+        return idm_accel(speed, self.desired[who], d["time_headway"][who], d["max_accel"][who],
+                         d["comfort_decel"][who], d["min_gap"][who], gap,
+                         speed - self.speed[lead])
+
+
+def step(
+    traffic: Traffic,
+    obstacles: dict[str, np.ndarray],
+    num_lanes: np.ndarray,
+    lane_width: np.ndarray,
+    solid_here: np.ndarray,
+    ego_s: np.ndarray,
+    uniforms: np.ndarray,
+    dt: float,
+) -> Traffic:
+    """Advance traffic one step.
+
+    obstacles: non-traffic objects (ego, pedestrians), each field [N, X]: s, lane, speed,
+    half_length, valid. num_lanes, lane_width, ego_s: [N]. solid_here: [N, M] bool, lane
+    dividers solid at each vehicle. uniforms: [N, M, 3] uniforms in [0, 1) for respawning.
+    """
+    n, m = traffic.s.shape
+    objects = _Objects(traffic, obstacles)
+    env = np.repeat(np.arange(n), m)
+    me = env * objects.per_env + np.tile(np.arange(m), n)  # flat ids of the traffic
+    s, v, half = objects.s[me], objects.speed[me], objects.half[me]
+    lane = traffic.lane.ravel()
+    accel = objects.accel_of(me, s, half, v, objects.leader(env, lane, s))
+
+    # MOBIL: a lane-keeping vehicle off cooldown moves left or right when its own gain plus
+    # politeness times the new follower's gain (a loss when negative) beats the threshold,
+    # and the new follower would not have to brake harder than SAFE_DECEL.
+    best_gain = np.full(n * m, -np.inf)
+    best_lane = lane.copy()
+    can_change = (traffic.cooldown.ravel() <= 0.0) & traffic.active.ravel() & ~solid_here.ravel()
+    lanes_per_query = np.repeat(num_lanes, m)
+    for direction, bias in ((1, -KEEP_RIGHT_BIAS), (-1, KEEP_RIGHT_BIAS)):
+        new_lane = lane + direction
+        ok = can_change & (new_lane >= 0) & (new_lane < lanes_per_query)
+        new_leader = objects.leader(env, new_lane, s)
+        new_follower = objects.follower(env, new_lane, s)
+        my_new_accel = objects.accel_of(me, s, half, v, new_leader)
+        has_f = new_follower >= 0
+        f = np.where(has_f, new_follower, 0)
+        f_now = objects.accel_of(f, objects.s[f], objects.half[f], objects.speed[f], new_leader)
+        # the follower's IDM behind the changing vehicle: "leader" is the vehicle itself
+        f_after = objects.accel_of(f, objects.s[f], objects.half[f], objects.speed[f], me)
+        gap_behind = s - half - objects.s[f] - objects.half[f]
+        lead = np.where(new_leader >= 0, new_leader, 0)
+        gap_ahead = np.where(new_leader >= 0, objects.s[lead] - objects.half[lead] - s - half,
+                             np.inf)
+        safe = (~has_f | ((f_after >= -SAFE_DECEL) & (gap_behind > 1.0))) & (gap_ahead > 1.0)
+        follower_gain = np.where(has_f, f_after - f_now, 0.0)
+        gain = my_new_accel - accel + traffic.politeness.ravel() * follower_gain + bias
+        better = ok & safe & (gain > CHANGE_THRESHOLD) & (gain > best_gain)
+        best_gain = np.where(better, gain, best_gain)
+        best_lane = np.where(better, new_lane, best_lane)
+    changing = best_lane != lane
+    cooldown = np.where(changing, LANE_CHANGE_COOLDOWN, traffic.cooldown.ravel() - dt)
+
+    new_speed = np.maximum(v + accel * dt, 0.0) * traffic.active.ravel()
+    new_s = s + 0.5 * (v + new_speed) * dt
+    new_lane = best_lane.reshape(n, m)
+    target_d = lane_center(new_lane, num_lanes[:, None], lane_width[:, None])
+    step_d = LATERAL_SPEED * dt
+    new_d = traffic.d + np.clip(target_d - traffic.d, -step_d, step_d)
+
+    moved = Traffic(
+        active=traffic.active, s=new_s.reshape(n, m), d=new_d, lane=new_lane,
+        speed=new_speed.reshape(n, m), accel=accel.reshape(n, m), length=traffic.length,
+        width=traffic.width, desired_speed=traffic.desired_speed,
+        time_headway=traffic.time_headway, max_accel=traffic.max_accel,
+        comfort_decel=traffic.comfort_decel, min_gap=traffic.min_gap,
+        politeness=traffic.politeness, cooldown=cooldown.reshape(n, m),
+    )
+    return _respawn(moved, objects, num_lanes, lane_width, ego_s, uniforms)
+
+
+def _respawn(traffic, objects, num_lanes, lane_width, ego_s, uniforms):
+    """Move vehicles that drifted out of the ego's neighbourhood to the other end of it, into
+    a random lane when it has 20 m of room both ways (else they try again next step)."""
+    n, m = traffic.s.shape
+    offset = traffic.s - ego_s[:, None]
+    far = traffic.active & ((offset > RESPAWN_AHEAD) | (offset < -RESPAWN_BEHIND))
+    if not far.any():
+        return traffic
+    to_front = offset < 0
+    new_s = np.where(
+        to_front,
+        ego_s[:, None] + 150.0 + 40.0 * uniforms[..., 0],
+        ego_s[:, None] - 60.0 - 15.0 * uniforms[..., 0],
+    )
+    new_lane = np.minimum((uniforms[..., 1] * num_lanes[:, None]).astype(np.int64),
+                          num_lanes[:, None] - 1)
+    env = np.repeat(np.arange(n), m)
+    flat_lane, flat_s = new_lane.ravel(), new_s.ravel()
+    leader = objects.leader(env, flat_lane, flat_s)
+    follower = objects.follower(env, flat_lane, flat_s)
+    lead_s = np.where(leader >= 0, objects.s[np.maximum(leader, 0)], np.inf)
+    follow_s = np.where(follower >= 0, objects.s[np.maximum(follower, 0)], -np.inf)
+    room = ((lead_s - flat_s) > 20.0) & ((flat_s - follow_s) > 20.0)
+    move = far & room.reshape(n, m)
+    center = lane_center(new_lane, num_lanes[:, None], lane_width[:, None])
+    traffic.s = np.where(move, new_s, traffic.s)
+    traffic.lane = np.where(move, new_lane, traffic.lane)
+    traffic.d = np.where(move, center, traffic.d)
+    traffic.speed = np.where(move, traffic.desired_speed * (0.7 + 0.3 * uniforms[..., 2]),
+                             traffic.speed)
+    traffic.cooldown = np.where(move, LANE_CHANGE_COOLDOWN, traffic.cooldown)
+    return traffic
