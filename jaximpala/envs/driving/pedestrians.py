@@ -41,23 +41,49 @@ def on_road(peds: Pedestrians, half_width: np.ndarray) -> np.ndarray:
     return (peds.phase == CROSSING) & (np.abs(peds.d) < half_width[:, None] + 0.5 * SIZE)
 
 
+def blocked(peds: Pedestrians, vehicles: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Whether vehicles stand in pedestrians' way. Returns two [N, P] bool arrays:
+    `in_stride` - the next stride would step into a vehicle box (exact, no margin: a vehicle
+    stopped a gap short of the pedestrian never blocks it, so the two cannot deadlock);
+    `approaching` - a vehicle is less than 2 s (plus 5 m) from the pedestrian's crossing line,
+    so a waiting pedestrian does not step out in front of it.
+
+    vehicles: [N, V] arrays s, d, half_length, half_width, speed, valid (road-aligned boxes)."""
+    stride_d = peds.d + peds.side * 0.8
+    ahead = peds.s[:, :, None] - vehicles["s"][:, None, :]  # ped ahead of vehicle centre
+    half_length = vehicles["half_length"][:, None, :]
+    dd = np.abs(stride_d[:, :, None] - vehicles["d"][:, None, :])
+    valid = vehicles["valid"][:, None, :]
+    in_stride = (np.abs(ahead) < half_length + 0.5 * SIZE) & (
+        dd < vehicles["half_width"][:, None, :] + 0.5 * SIZE
+    )
+    reach = 5.0 + 2.0 * np.maximum(vehicles["speed"], 0.0)[:, None, :]
+    approaching = (ahead > -half_length - 1.0) & (ahead - half_length < reach)
+    return (in_stride & valid).any(axis=2), (approaching & valid).any(axis=2)
+
+
 def step(
     peds: Pedestrians,
     half_width: np.ndarray,
     crosswalk_s: np.ndarray,
     ego_s: np.ndarray,
     jaywalk_prob: float,
+    vehicles: dict[str, np.ndarray],
     uniforms: np.ndarray,
     dt: float,
 ) -> Pedestrians:
-    """Advance pedestrians one step.
+    """Advance pedestrians one step. A pedestrian does not step into a vehicle: it waits at
+    the kerb (or pauses mid-road) while a vehicle box blocks its next stride, and does not
+    start crossing in front of a vehicle about to pass.
 
     half_width, ego_s: [N]; crosswalk_s: [N, C] sorted (NO_CROSSWALK pads);
-    uniforms: [N, P, 6] uniforms in [0, 1).
+    vehicles: see `blocked`; uniforms: [N, P, 6] uniforms in [0, 1).
     """
+    stopped, approaching = blocked(peds, vehicles)
     starts = (peds.phase == WAITING) & (uniforms[..., 0] < 1.0 - np.exp(-peds.start_rate * dt))
-    phase = np.where(starts, CROSSING, peds.phase)
-    d = np.where(phase == CROSSING, peds.d + peds.side * peds.speed * dt, peds.d)
+    phase = np.where(starts & ~stopped & ~approaching, CROSSING, peds.phase)
+    walking = (phase == CROSSING) & ~stopped
+    d = np.where(walking, peds.d + peds.side * peds.speed * dt, peds.d)
     finished = (phase == CROSSING) & (peds.side * d > half_width[:, None] + KERB_OFFSET)
     left_behind = (phase == WAITING) & (peds.s < ego_s[:, None] - LEFT_BEHIND)
     moved = Pedestrians(s=peds.s, d=d, side=peds.side, speed=peds.speed,

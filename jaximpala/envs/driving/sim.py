@@ -174,7 +174,7 @@ class DrivingSim:
         ped_uniforms = noise.uniform(road["noise_key"], self.steps, _STREAM_PEDESTRIANS, p * 6)
         self.peds = pedestrians.step(
             self.peds, half_width, road["crosswalk_s"], ego.s, cfg.jaywalk_prob,
-            ped_uniforms.reshape(self.num_envs, p, 6), dt,
+            self._vehicle_boxes(), ped_uniforms.reshape(self.num_envs, p, 6), dt,
         )
         m = self.traffic.s.shape[1]
         if m > 0:
@@ -215,6 +215,20 @@ class DrivingSim:
                     episode_length=self.steps.copy())
         return rewards, terminated, truncated, info
 
+    def _vehicle_boxes(self) -> dict[str, np.ndarray]:
+        """Road-aligned boxes of the ego (with its rotated extent) and traffic, [N, 1 + M]."""
+        ego, params, t = self.ego, self.ego_params, self.traffic
+        cos, sin = np.abs(np.cos(ego.heading)), np.abs(np.sin(ego.heading))
+        hl, hw = 0.5 * params.length, 0.5 * params.width
+        return {
+            "s": np.concatenate([ego.s[:, None], t.s], axis=1),
+            "d": np.concatenate([ego.d[:, None], t.d], axis=1),
+            "half_length": np.concatenate([(hl * cos + hw * sin)[:, None], 0.5 * t.length], 1),
+            "half_width": np.concatenate([(hl * sin + hw * cos)[:, None], 0.5 * t.width], 1),
+            "speed": np.concatenate([ego.speed[:, None], t.speed], axis=1),
+            "valid": np.concatenate([np.ones((self.num_envs, 1), bool), t.active], axis=1),
+        }
+
     def _obstacles(self) -> dict[str, np.ndarray]:
         """Non-traffic objects traffic must not run into: the ego (in the lanes its body
         covers) and pedestrians on the road (in their lane and the lane they walk into)."""
@@ -239,6 +253,8 @@ class DrivingSim:
                 np.full((n, 2), 0.5 * self.ego_params.length),
                 np.full((n, 2 * self.peds.s.shape[1]), 0.5 * pedestrians.SIZE)], axis=1),
             "valid": np.concatenate([np.ones((n, 2), bool), np.tile(on_road, 2)], axis=1),
+            "passable": np.concatenate([np.zeros((n, 2), bool), np.ones_like(ped_lanes, bool)],
+                                       axis=1),
         }
 
     def _ego_collides(self) -> np.ndarray:

@@ -87,6 +87,9 @@ class _Objects:
         self.s = self.s2d.ravel()
         self.speed = cat(traffic.speed, obstacles["speed"]).ravel()
         self.half = cat(0.5 * traffic.length, obstacles["half_length"]).ravel()
+        # Pedestrians a vehicle is already alongside stop mattering to it (they wait for it);
+        # braking for them would deadlock the two.
+        self.passable = cat(np.zeros(traffic.s.shape, bool), obstacles["passable"]).ravel()
         self.index = LaneIndex(self.s2d, self.lane2d, self.valid2d)
         # Driver of each object as MOBIL imagines it; non-traffic objects get DEFAULT_DRIVER.
         self.driver = {
@@ -111,7 +114,8 @@ class _Objects:
         flat object `leader` (-1: free road)."""
         has = leader >= 0
         lead = np.where(has, leader, 0)
-        gap = np.where(has, self.s[lead] - self.half[lead] - s - half, np.inf)
+        gap = self.s[lead] - self.half[lead] - s - half
+        gap = np.where(has & ~(self.passable[lead] & (gap < 0.0)), gap, np.inf)
         d = self.driver
         return idm_accel(speed, self.desired[who], d["time_headway"][who], d["max_accel"][who],
                          d["comfort_decel"][who], d["min_gap"][who], gap,
@@ -131,7 +135,7 @@ def step(
     """Advance traffic one step.
 
     obstacles: non-traffic objects (ego, pedestrians), each field [N, X]: s, lane, speed,
-    half_length, valid. num_lanes, lane_width, ego_s: [N]. solid_here: [N, M] bool, lane
+    half_length, valid, passable (ignored once a vehicle is alongside). num_lanes, lane_width, ego_s: [N]. solid_here: [N, M] bool, lane
     dividers solid at each vehicle. uniforms: [N, M, 3] uniforms in [0, 1) for respawning.
     """
     n, m = traffic.s.shape
