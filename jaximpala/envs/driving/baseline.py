@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaximpala.envs.driving.config import G, DrivingConfig
+from jaximpala.envs.driving.config import DrivingConfig, G
 from jaximpala.envs.driving.dynamics import EgoParams
 from jaximpala.envs.driving.lidar import ray_angles
 from jaximpala.envs.driving.spaces import STATE_FIELDS
@@ -86,14 +86,22 @@ class BaselineDriver:
         return {"continuous": continuous, "discrete": discrete}
 
     def _lidar_points(self, lidar, d, heading, half_width):
-        """[N, R] road-frame positions (ahead, lateral) of lidar returns that are objects
-        (returns on the road edge or at the range ceiling are dropped: set to +inf ahead)."""
+        """[N, R] road-frame positions (ahead, lateral) of lidar returns that are objects.
+        Returns that are (noisy) hits on the road edge or the range ceiling are dropped
+        (their ahead coordinate becomes +inf)."""
         distance = np.asarray(lidar, np.float64) * self.config.lidar_max_range
         direction = heading[:, None] + self.angles[None, :]
+        sin = np.sin(direction)
         x = distance * np.cos(direction)
-        y = d[:, None] + distance * np.sin(direction)
-        is_object = (np.abs(y) < half_width[:, None] - 0.3) & (
-            distance < 0.98 * distance.max(axis=1, keepdims=True)
+        y = d[:, None] + distance * sin
+        edge_offset = np.where(sin > 0, (half_width - d)[:, None], (-half_width - d)[:, None])
+        edge_distance = np.abs(edge_offset / np.where(np.abs(sin) < 1e-9, 1e-9, sin))
+        short_of_edge = distance < edge_distance - np.maximum(2.5, 0.15 * edge_distance)
+        is_object = (
+            short_of_edge
+            & (np.abs(y) < half_width[:, None] - 0.5)
+            # noisy readings at the visibility ceiling are not objects either
+            & (distance < distance.max(axis=1, keepdims=True) - 3.0)
         )
         return np.where(is_object, x, np.inf), y
 
@@ -135,9 +143,13 @@ class BaselineDriver:
 
     def _speed_control(self, speed, front, friction, state, f):
         grip = friction * G
-        curvature = np.maximum(np.abs(f("curvature")), np.abs(f("curvature_ahead"))) / 50.0
-        curve_speed = np.sqrt(0.5 * grip / np.maximum(curvature, 1e-6))
-        desired = np.minimum(0.9 * f("speed_limit") * 30.0, curve_speed)
+        comfort = np.minimum(3.0, 0.5 * grip)
+        # Corner at half the friction limit; the bend 30 m ahead must be reachable by
+        # comfortable braking (this matters on ice, where braking takes long).
+        curve_speed = lambda k: np.sqrt(0.5 * grip / np.maximum(np.abs(k) / 50.0, 1e-6))
+        ahead = np.sqrt(curve_speed(f("curvature_ahead")) ** 2 + 2.0 * comfort * 25.0)
+        desired = np.minimum(np.minimum(0.9 * f("speed_limit") * 30.0,
+                                        curve_speed(f("curvature"))), ahead)
         crosswalk = np.where(f("crosswalk_distance") < 1.0, f("crosswalk_distance") * 100, np.inf)
         occupied = f("crosswalk_occupied") > 0.5
         stop_gap = np.where(occupied, np.maximum(crosswalk - 1.0, 0.0), np.inf)
@@ -147,7 +159,6 @@ class BaselineDriver:
                            / self.config.dt, 0.0)
         closing = np.where(occupied & (stop_gap <= front), speed, np.clip(closing, -5, 15))
         self.prev_gap = gap
-        comfort = np.minimum(3.0, 0.6 * grip)
         desired_gap = 3.0 + np.maximum(
             0.0, speed * 1.5 + speed * closing / (2.0 * np.sqrt(1.5 * comfort))
         )

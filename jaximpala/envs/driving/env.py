@@ -11,7 +11,7 @@ with reward 0 and terminated = truncated = False.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -33,7 +33,7 @@ def _config_from(config: DrivingConfig | None, preset_name: str, overrides: dict
 class DrivingEnv(gym.Env):
     """One driving world (the N=1 case of `DrivingSim`). See the package README for spaces."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(
         self,
@@ -87,7 +87,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
     `episode_return` and `episode_length` (final values on the step an episode ends).
     """
 
-    metadata = {
+    metadata: ClassVar[dict] = {
         "render_modes": ["rgb_array"],
         "render_fps": 10,
         "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,

@@ -45,20 +45,27 @@ def blocked(peds: Pedestrians, vehicles: dict[str, np.ndarray]) -> tuple[np.ndar
     """Whether vehicles stand in pedestrians' way. Returns two [N, P] bool arrays:
     `in_stride` - the next stride would step into a vehicle box (exact, no margin: a vehicle
     stopped a gap short of the pedestrian never blocks it, so the two cannot deadlock);
-    `approaching` - a vehicle is less than 2 s (plus 5 m) from the pedestrian's crossing line,
-    so a waiting pedestrian does not step out in front of it.
+    `approaching` - a moving vehicle whose lane band the pedestrian is about to enter is less
+    than 2 s (plus 5 m) from the pedestrian's crossing line, so the pedestrian waits at the
+    kerb or on the lane line instead of stepping out in front of it. A vehicle that has
+    stopped to yield never counts, so yielding cannot deadlock either.
 
     vehicles: [N, V] arrays s, d, half_length, half_width, speed, valid (road-aligned boxes)."""
-    stride_d = peds.d + peds.side * 0.8
     ahead = peds.s[:, :, None] - vehicles["s"][:, None, :]  # ped ahead of vehicle centre
     half_length = vehicles["half_length"][:, None, :]
-    dd = np.abs(stride_d[:, :, None] - vehicles["d"][:, None, :])
+    half_width = vehicles["half_width"][:, None, :]
     valid = vehicles["valid"][:, None, :]
-    in_stride = (np.abs(ahead) < half_length + 0.5 * SIZE) & (
-        dd < vehicles["half_width"][:, None, :] + 0.5 * SIZE
+    stride = np.abs((peds.d + peds.side * 0.8)[:, :, None] - vehicles["d"][:, None, :])
+    in_stride = (np.abs(ahead) < half_length + 0.5 * SIZE) & (stride < half_width + 0.5 * SIZE)
+    look = np.abs((peds.d + peds.side * 1.5)[:, :, None] - vehicles["d"][:, None, :])
+    speed = vehicles["speed"][:, None, :]
+    reach = 5.0 + 2.0 * np.maximum(speed, 0.0)
+    approaching = (
+        (speed > 1.0)
+        & (look < half_width + 1.0)
+        & (ahead > -half_length - 1.0)
+        & (ahead - half_length < reach)
     )
-    reach = 5.0 + 2.0 * np.maximum(vehicles["speed"], 0.0)[:, None, :]
-    approaching = (ahead > -half_length - 1.0) & (ahead - half_length < reach)
     return (in_stride & valid).any(axis=2), (approaching & valid).any(axis=2)
 
 
@@ -73,15 +80,16 @@ def step(
     dt: float,
 ) -> Pedestrians:
     """Advance pedestrians one step. A pedestrian does not step into a vehicle: it waits at
-    the kerb (or pauses mid-road) while a vehicle box blocks its next stride, and does not
-    start crossing in front of a vehicle about to pass.
+    the kerb (or pauses mid-road) while a vehicle box blocks its next stride or a moving
+    vehicle is about to pass through the lane it would enter.
 
     half_width, ego_s: [N]; crosswalk_s: [N, C] sorted (NO_CROSSWALK pads);
     vehicles: see `blocked`; uniforms: [N, P, 6] uniforms in [0, 1).
     """
     stopped, approaching = blocked(peds, vehicles)
+    stopped |= approaching
     starts = (peds.phase == WAITING) & (uniforms[..., 0] < 1.0 - np.exp(-peds.start_rate * dt))
-    phase = np.where(starts & ~stopped & ~approaching, CROSSING, peds.phase)
+    phase = np.where(starts & ~stopped, CROSSING, peds.phase)
     walking = (phase == CROSSING) & ~stopped
     d = np.where(walking, peds.d + peds.side * peds.speed * dt, peds.d)
     finished = (phase == CROSSING) & (peds.side * d > half_width[:, None] + KERB_OFFSET)

@@ -131,7 +131,10 @@ def _crosswalks(config: DrivingConfig, rng: np.random.Generator, goal_s: float) 
     if config.crosswalks_max == 0:
         return result
     count = int(rng.integers(1, config.crosswalks_max + 1))
-    candidates = np.sort(rng.uniform(EGO_START_S + 50.0, goal_s - 20.0, config.crosswalks_max))
+    # Not right at the start (room to reach speed) nor at the goal; scaled for short routes.
+    route = config.route_length
+    low, high = EGO_START_S + min(50.0, route / 4), goal_s - min(20.0, route / 10)
+    candidates = np.sort(rng.uniform(low, high, config.crosswalks_max))
     kept = []
     for cs in candidates[:count]:
         if not kept or cs - kept[-1] >= 40.0:

@@ -62,6 +62,7 @@ class DrivingSim:
         self.signal = zeros(np.int64)
         self.steps = zeros(np.int64)
         self.episode_return = zeros()
+        self.started = zeros(bool)  # slots that have had a reset
         self.traffic = traffic.Traffic(**{
             f: np.zeros((n, m), template.traffic[f].dtype if f in template.traffic else
                         np.float64)
@@ -95,6 +96,7 @@ class DrivingSim:
         self.signal[env_ids] = 0
         self.steps[env_ids] = 0
         self.episode_return[env_ids] = 0.0
+        self.started[env_ids] = True
         t = new.traffic
         for field in traffic.TRAFFIC_FIELDS:
             if field in t:
@@ -110,6 +112,11 @@ class DrivingSim:
         self.peds.speed[env_ids] = ped["speed"]
         self.peds.start_rate[env_ids] = ped["start_rate"]
         self.peds.phase[env_ids] = pedestrians.WAITING
+
+    def _require_started(self) -> None:
+        if not self.started.all():
+            missing = np.flatnonzero(~self.started).tolist()
+            raise RuntimeError(f"env slots {missing} were never reset: call reset first")
 
     # ------------------------------------------------------------------------ road lookups
     def _grid(self, name: str, s: np.ndarray) -> np.ndarray:
@@ -151,6 +158,7 @@ class DrivingSim:
         """Advance every slot one step with validated, clipped controls ([N] each).
 
         Returns (reward [N], terminated [N] bool, truncated [N] bool, info dict of [N])."""
+        self._require_started()
         cfg, road = self.config, self.road
         dt = cfg.dt
         ego_old = self.ego
@@ -277,6 +285,7 @@ class DrivingSim:
     def observe(self) -> dict[str, np.ndarray]:
         """Fresh observation arrays: camera [N, H, W, 5] uint8, lidar [N, R] float32,
         state [N, len(STATE_FIELDS)] float32 (keys switched off in config are absent)."""
+        self._require_started()
         cfg = self.config
         obs = {}
         if cfg.camera:

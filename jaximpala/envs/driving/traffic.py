@@ -135,8 +135,9 @@ def step(
     """Advance traffic one step.
 
     obstacles: non-traffic objects (ego, pedestrians), each field [N, X]: s, lane, speed,
-    half_length, valid, passable (ignored once a vehicle is alongside). num_lanes, lane_width, ego_s: [N]. solid_here: [N, M] bool, lane
-    dividers solid at each vehicle. uniforms: [N, M, 3] uniforms in [0, 1) for respawning.
+    half_length, valid, passable (ignored once a vehicle is alongside).
+    num_lanes, lane_width, ego_s: [N]. solid_here: [N, M] bool, lane dividers solid at each
+    vehicle. uniforms: [N, M, 3] uniforms in [0, 1) for respawning.
     """
     n, m = traffic.s.shape
     objects = _Objects(traffic, obstacles)
