@@ -23,9 +23,9 @@ def test_ray_box_distance_uses_the_box_orientation():
                box_heading=np.array([[0.0, np.pi / 2]]), half_length=np.full((1, 2), 2.0),
                half_width=np.full((1, 2), 1.0))
     distance = lidar.ray_box_distance(*ahead, **box)
-    np.testing.assert_allclose(distance[0, 0], [8.0, 9.0])
+    np.testing.assert_allclose(distance[0, :, 0], [8.0, 9.0])
     behind = lidar.ray_box_distance(-np.ones((1, 1)), np.zeros((1, 1)), **box)
-    assert np.isinf(behind).all()
+    assert (behind == np.float32(lidar.MISS)).all()
 
 
 def test_scan_caps_at_visibility_and_normalises():
@@ -45,3 +45,12 @@ def test_nearest_picks_the_closest_valid_objects():
     ds = np.array([[50.0, 5.0, 1.0, 20.0]])
     valid = np.array([[True, True, False, True]])
     assert sorted(lidar.nearest(ds, np.zeros_like(ds), valid, 2)[0].tolist()) == [1, 3]
+
+
+def test_ray_grazing_a_box_side_is_finite():
+    # ray 0 runs exactly along the box's left side (d = half width): 0 * inf inside the slab
+    box = dict(box_ds=np.array([[10.0]]), box_dd=np.array([[-1.0]]),
+               box_heading=np.zeros((1, 1)), half_length=np.full((1, 1), 2.0),
+               half_width=np.full((1, 1), 1.0))
+    distance = lidar.ray_box_distance(np.ones((1, 1)), np.zeros((1, 1)), **box)
+    assert np.isfinite(distance).all()
