@@ -11,7 +11,9 @@ import importlib
 import sys
 
 # bench target name -> module with `add_arguments(parser)` and `run(args) -> int`.
-BENCHMARKS: dict[str, str] = {}
+BENCHMARKS: dict[str, str] = {
+    "sim": "jaximpala.bench.sim",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
