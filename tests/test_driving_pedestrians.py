@@ -15,9 +15,19 @@ def _peds(s, d, phase, side=1.0, speed=1.5, start_rate=0.0):
                        start_rate=one(start_rate), phase=np.array([[phase]]))
 
 
+class ConstantNoise:
+    """Every random draw is `value`: lets a test steer each stochastic decision."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def uniform(self, stream, size):
+        return np.full((1, size), self.value)
+
+
 def _step(peds, vehicles=NO_VEHICLES, u=0.5, ego_s=0.0):
     return pedestrians.step(peds, HALF_WIDTH, np.array([[50.0, 1e9]]), np.array([ego_s]), 0.0,
-                            vehicles, np.full((1, 1, 6), u), 0.1)
+                            vehicles, ConstantNoise(u), 0.1)
 
 
 def _car(s, d, speed=0.0):

@@ -25,11 +25,18 @@ def _no_obstacles(x=0):
             "passable": np.zeros((1, x), bool)}
 
 
+class HalfNoise:
+    """Every random draw is 0.5."""
+
+    def uniform(self, stream, size):
+        return np.full((1, size), 0.5)
+
+
 def _run(t, obstacles, steps, num_lanes=2, solid=False, ego_s=0.0):
-    for _ in range(steps):
+    for step in range(steps):
         t = traffic.step(t, obstacles, np.array([num_lanes]), np.array([3.5]),
-                         np.full(t.s.shape, solid), np.array([ego_s]),
-                         np.full((*t.s.shape, 3), 0.5), 0.1)
+                         np.full(t.s.shape, solid), np.array([ego_s]), np.array([step]),
+                         HalfNoise(), 0.1)
     return t
 
 
@@ -61,6 +68,18 @@ def test_mobil_overtakes_a_slow_leader_unless_the_divider_is_solid():
     assert changed.d[0, 0] == pytest.approx(-1.75 + traffic.LATERAL_SPEED * 0.1)
     kept = _run(t, _no_obstacles(), 1, solid=True)
     assert kept.lane[0].tolist() == [0, 0]
+
+
+def test_lane_decisions_are_staggered_across_steps():
+    # vehicle 1 (stuck behind slow vehicle 0) decides only when (step + 1) % 5 == 0: step 4
+    t = _traffic([15.0, 0.0], [0, 0], [5.0, 10.0], [5.0, 20.0])
+    lanes = []
+    for step in range(5):
+        t = traffic.step(t, _no_obstacles(), np.array([2]), np.array([3.5]),
+                         np.zeros(t.s.shape, bool), np.array([0.0]), np.array([step]),
+                         HalfNoise(), 0.1)
+        lanes.append(int(t.lane[0, 1]))
+    assert lanes == [0, 0, 0, 0, 1]
 
 
 def test_mobil_refuses_an_unsafe_gap():

@@ -51,3 +51,19 @@ def normal(key: np.ndarray, step: np.ndarray, stream: int, size: int) -> np.ndar
     u = uniform(key, step, stream, 2 * size)
     radius = np.sqrt(-2.0 * np.log1p(-u[:, :size]))  # 1 - u is in (0, 1]: log is finite
     return radius * np.cos(2.0 * np.pi * u[:, size:])
+
+
+class StepNoise:
+    """The noise of one step of N envs: `uniform(stream, size)` / `normal(stream, size)`
+    return [N, size] arrays. A consumer may skip drawing (e.g. when no vehicle respawns this
+    step): each env's numbers depend only on (key, step, stream), so skipping changes nothing
+    else."""
+
+    def __init__(self, key: np.ndarray, step: np.ndarray):
+        self.key, self.step = key, step
+
+    def uniform(self, stream: int, size: int) -> np.ndarray:
+        return uniform(self.key, self.step, stream, size)
+
+    def normal(self, stream: int, size: int) -> np.ndarray:
+        return normal(self.key, self.step, stream, size)

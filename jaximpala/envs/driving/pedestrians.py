@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jaximpala.envs.driving.noise import StepNoise
 from jaximpala.envs.driving.scenario import NO_CROSSWALK
 
 WAITING, CROSSING = 0, 1
 KERB_OFFSET = 1.0  # metres beyond the road edge where pedestrians wait
 SIZE = 0.6  # pedestrians are 0.6 m squares
 LEFT_BEHIND = 30.0
+STREAM_START, STREAM_RESPAWN = 20, 21  # noise streams
 
 
 @dataclass
@@ -76,7 +78,7 @@ def step(
     ego_s: np.ndarray,
     jaywalk_prob: float,
     vehicles: dict[str, np.ndarray],
-    uniforms: np.ndarray,
+    noise: StepNoise,
     dt: float,
 ) -> Pedestrians:
     """Advance pedestrians one step. A pedestrian does not step into a vehicle: it waits at
@@ -84,11 +86,12 @@ def step(
     vehicle is about to pass through the lane it would enter.
 
     half_width, ego_s: [N]; crosswalk_s: [N, C] sorted (NO_CROSSWALK pads);
-    vehicles: see `blocked`; uniforms: [N, P, 6] uniforms in [0, 1).
+    vehicles: see `blocked`; noise: this step's random numbers.
     """
     stopped, approaching = blocked(peds, vehicles)
     stopped |= approaching
-    starts = (peds.phase == WAITING) & (uniforms[..., 0] < 1.0 - np.exp(-peds.start_rate * dt))
+    start_draw = noise.uniform(STREAM_START, peds.s.shape[1])
+    starts = (peds.phase == WAITING) & (start_draw < 1.0 - np.exp(-peds.start_rate * dt))
     phase = np.where(starts & ~stopped, CROSSING, peds.phase)
     walking = (phase == CROSSING) & ~stopped
     d = np.where(walking, peds.d + peds.side * peds.speed * dt, peds.d)
@@ -98,12 +101,15 @@ def step(
                         start_rate=peds.start_rate, phase=phase)
     respawn = finished | left_behind
     if respawn.any():
+        n, p = peds.s.shape
+        uniforms = noise.uniform(STREAM_RESPAWN, 5 * p).reshape(n, p, 5)
         moved = _respawn(moved, respawn, half_width, crosswalk_s, ego_s, jaywalk_prob, uniforms)
     return moved
 
 
 def _respawn(peds, respawn, half_width, crosswalk_s, ego_s, jaywalk_prob, uniforms):
-    target = ego_s[:, None] + 30.0 + 150.0 * uniforms[..., 1]  # [N, P]
+    """Move `respawn` [N, P] pedestrians to a kerb ahead; uniforms [N, P, 5]."""
+    target = ego_s[:, None] + 30.0 + 150.0 * uniforms[..., 0]  # [N, P]
     beyond = (crosswalk_s[:, None, :] >= target[..., None]) & (
         crosswalk_s[:, None, :] < NO_CROSSWALK
     )  # [N, P, C]
@@ -111,12 +117,12 @@ def _respawn(peds, respawn, half_width, crosswalk_s, ego_s, jaywalk_prob, unifor
     first = np.argmax(beyond, axis=-1)
     crosswalk = np.take_along_axis(crosswalk_s[:, None, :].repeat(target.shape[1], 1),
                                    first[..., None], axis=-1)[..., 0]
-    jaywalk = (uniforms[..., 2] < jaywalk_prob) | ~has_crosswalk
-    new_s = np.where(jaywalk, target, crosswalk + 3.0 * (uniforms[..., 3] - 0.5))
-    new_side = np.where(uniforms[..., 4] < 0.5, -1.0, 1.0)
+    jaywalk = (uniforms[..., 1] < jaywalk_prob) | ~has_crosswalk
+    new_s = np.where(jaywalk, target, crosswalk + 3.0 * (uniforms[..., 2] - 0.5))
+    new_side = np.where(uniforms[..., 3] < 0.5, -1.0, 1.0)
     peds.s = np.where(respawn, new_s, peds.s)
     peds.side = np.where(respawn, new_side, peds.side)
     peds.d = np.where(respawn, kerb_offset(new_side, half_width), peds.d)
     peds.phase = np.where(respawn, WAITING, peds.phase)
-    peds.speed = np.where(respawn, 0.9 + 0.8 * uniforms[..., 5], peds.speed)
+    peds.speed = np.where(respawn, 0.9 + 0.8 * uniforms[..., 4], peds.speed)
     return peds

@@ -18,8 +18,9 @@ from jaximpala.envs.driving.config import DrivingConfig, num_pedestrians, num_tr
 from jaximpala.envs.driving.dynamics import EgoParams, EgoState, Kinematics, step_ego
 from jaximpala.envs.driving.lanes import lane_center, lane_of, road_half_width
 
-# Noise stream ids: one per use, so uses within a step draw independent numbers.
-_STREAM_ROUGHNESS, _STREAM_PEDESTRIANS, _STREAM_TRAFFIC, _STREAM_LIDAR = 1, 2, 3, 4
+# Noise stream ids: one per use, so uses within a step draw independent numbers (pedestrians
+# and traffic own streams 20-39).
+_STREAM_ROUGHNESS, _STREAM_LIDAR = 1, 4
 CURVATURE_LOOKAHEAD = 30.0
 _SCENARIO_ARRAYS = (
     "noise_key", "curvature", "slope", "solid", "num_lanes", "lane_width", "speed_limit",
@@ -63,6 +64,7 @@ class DrivingSim:
         self.steps = zeros(np.int64)
         self.episode_return = zeros()
         self.started = zeros(bool)  # slots that have had a reset
+        self._crosswalks = None  # crosswalk status of the current state, once computed
         self.traffic = traffic.Traffic(**{
             f: np.zeros((n, m), template.traffic[f].dtype if f in template.traffic else
                         np.float64)
@@ -97,6 +99,7 @@ class DrivingSim:
         self.steps[env_ids] = 0
         self.episode_return[env_ids] = 0.0
         self.started[env_ids] = True
+        self._crosswalks = None
         t = new.traffic
         for field in traffic.TRAFFIC_FIELDS:
             if field in t:
@@ -131,7 +134,13 @@ class DrivingSim:
 
     def _crosswalk_status(self):
         """Per env [N]: distance to the next crosswalk, whether it is occupied, and whether the
-        ego is inside an occupied crosswalk."""
+        ego is inside an occupied crosswalk. Cached until the state changes (step or reset):
+        the reward and the observation of one step both need it."""
+        if self._crosswalks is None:
+            self._crosswalks = self._compute_crosswalk_status()
+        return self._crosswalks
+
+    def _compute_crosswalk_status(self):
         cs = self.road["crosswalk_s"]  # [N, C]
         if cs.shape[1] == 0:
             zero = np.zeros(self.num_envs)
@@ -165,9 +174,10 @@ class DrivingSim:
         half_width = self._half_width()
         lanes, width = road["num_lanes"], road["lane_width"]
         old_lane = lane_of(ego_old.d, lanes, width)
+        step_noise = noise.StepNoise(road["noise_key"], self.steps)
         accel_noise = (
             road["roughness"]
-            * noise.normal(road["noise_key"], self.steps, _STREAM_ROUGHNESS, 1)[:, 0]
+            * step_noise.normal(_STREAM_ROUGHNESS, 1)[:, 0]
             * np.minimum(np.abs(ego_old.speed) / 5.0, 1.0)
         )
         prev_accel = self.kinematics.accel
@@ -178,22 +188,18 @@ class DrivingSim:
         )
         self.ego, self.kinematics = ego, kin
 
-        p = self.peds.s.shape[1]
-        ped_uniforms = noise.uniform(road["noise_key"], self.steps, _STREAM_PEDESTRIANS, p * 6)
-        self.peds = pedestrians.step(
-            self.peds, half_width, road["crosswalk_s"], ego.s, cfg.jaywalk_prob,
-            self._vehicle_boxes(), ped_uniforms.reshape(self.num_envs, p, 6), dt,
-        )
-        m = self.traffic.s.shape[1]
-        if m > 0:
-            traffic_uniforms = noise.uniform(road["noise_key"], self.steps, _STREAM_TRAFFIC,
-                                             m * 3)
+        if self.peds.s.shape[1] > 0:
+            self.peds = pedestrians.step(
+                self.peds, half_width, road["crosswalk_s"], ego.s, cfg.jaywalk_prob,
+                self._vehicle_boxes(), step_noise, dt,
+            )
+        if self.traffic.s.shape[1] > 0:
             self.traffic = traffic.step(
                 self.traffic, self._obstacles(), lanes, width,
-                self._grid("solid", self.traffic.s), ego.s,
-                traffic_uniforms.reshape(self.num_envs, m, 3), dt,
+                self._grid("solid", self.traffic.s), ego.s, self.steps, step_noise, dt,
             )
 
+        self._crosswalks = None  # the world moved
         collision = self._ego_collides()
         offroad = (np.abs(ego.d) > half_width) | (ego.s < 0.0)
         goal = ego.s >= road["goal_s"]
@@ -342,10 +348,12 @@ class DrivingSim:
             for k in keys
         }
         r = self.config.num_lidar_rays
-        sensor_noise = (
-            noise.normal(self.road["noise_key"], self.steps, _STREAM_LIDAR, r)
-            * (self.road["sensor_noise"] * self.config.lidar_max_range)[:, None]
-        )
+        noise_std = self.road["sensor_noise"] * self.config.lidar_max_range
+        if noise_std.any():
+            sensor_noise = noise.normal(self.road["noise_key"], self.steps, _STREAM_LIDAR, r)
+            sensor_noise *= noise_std[:, None]
+        else:  # noiseless sensors (e.g. the easy preset) skip the draw
+            sensor_noise = np.zeros((n, r))
         return lidar_mod.scan(ego.s, ego.d, ego.heading, self._half_width(), merged,
                               self.road["sensor_range"], sensor_noise,
                               self.config.lidar_max_range, self.ray_angles)

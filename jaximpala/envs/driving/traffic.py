@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jaximpala.envs.driving.lanes import LaneIndex, lane_center
+from jaximpala.envs.driving.noise import StepNoise
 
 LATERAL_SPEED = 1.2  # m/s while changing lanes
 LANE_CHANGE_COOLDOWN = 4.0  # s between lane-change decisions of one vehicle
@@ -23,6 +24,8 @@ KEEP_RIGHT_BIAS = 0.1  # m/s^2 favouring a move to the right
 RESPAWN_AHEAD = 200.0  # vehicles beyond this far ahead of the ego move behind it
 RESPAWN_BEHIND = 80.0  # vehicles this far behind the ego move ahead of it
 MAX_DECEL = 9.0
+DECISION_PERIOD = 5  # steps between one driver's lane-change decisions
+STREAM_RESPAWN = 30  # noise stream
 # Driver used for objects that are not traffic (the ego, pedestrians) when MOBIL asks how a
 # new follower would react.
 DEFAULT_DRIVER = dict(time_headway=1.5, max_accel=1.5, comfort_decel=2.0, min_gap=2.0)
@@ -78,7 +81,7 @@ class _Objects:
     """Flat view of all objects ([N, E] -> [N*E]) that IDM and MOBIL look up by flat id."""
 
     def __init__(self, traffic: Traffic, obstacles: dict[str, np.ndarray]):
-        self.num_envs, self.num_traffic = traffic.s.shape
+        self.num_envs, self.num_traffic = traffic.s.shape  # N, M
         cat = lambda a, b: np.concatenate([a, b], axis=1)
         self.s2d = cat(traffic.s, obstacles["s"])
         self.lane2d = cat(traffic.lane, obstacles["lane"])
@@ -122,41 +125,19 @@ class _Objects:
                          speed - self.speed[lead])
 
 
-def step(
-    traffic: Traffic,
-    obstacles: dict[str, np.ndarray],
-    num_lanes: np.ndarray,
-    lane_width: np.ndarray,
-    solid_here: np.ndarray,
-    ego_s: np.ndarray,
-    uniforms: np.ndarray,
-    dt: float,
-) -> Traffic:
-    """Advance traffic one step.
-
-    obstacles: non-traffic objects (ego, pedestrians), each field [N, X]: s, lane, speed,
-    half_length, valid, passable (ignored once a vehicle is alongside).
-    num_lanes, lane_width, ego_s: [N]. solid_here: [N, M] bool, lane dividers solid at each
-    vehicle. uniforms: [N, M, 3] uniforms in [0, 1) for respawning.
-    """
-    n, m = traffic.s.shape
-    objects = _Objects(traffic, obstacles)
-    env = np.repeat(np.arange(n), m)
-    me = env * objects.per_env + np.tile(np.arange(m), n)  # flat ids of the traffic
+def _mobil(objects, traffic, env, me, lane, accel, num_lanes):
+    """MOBIL lane choice of the vehicles with flat ids `me` ([Q]; env, lane, current accel
+    and num_lanes [Q] alike): move left or right when the own gain plus politeness times the
+    new follower's gain (a loss when negative) beats the threshold, and the new follower
+    would not have to brake harder than SAFE_DECEL. Returns the chosen lanes [Q]."""
     s, v, half = objects.s[me], objects.speed[me], objects.half[me]
-    lane = traffic.lane.ravel()
-    accel = objects.accel_of(me, s, half, v, objects.leader(env, lane, s))
-
-    # MOBIL: a lane-keeping vehicle off cooldown moves left or right when its own gain plus
-    # politeness times the new follower's gain (a loss when negative) beats the threshold,
-    # and the new follower would not have to brake harder than SAFE_DECEL.
-    best_gain = np.full(n * m, -np.inf)
+    politeness = traffic.politeness.ravel()[(me // objects.per_env) * objects.num_traffic
+                                            + me % objects.per_env]
+    best_gain = np.full(me.shape, -np.inf)
     best_lane = lane.copy()
-    can_change = (traffic.cooldown.ravel() <= 0.0) & traffic.active.ravel() & ~solid_here.ravel()
-    lanes_per_query = np.repeat(num_lanes, m)
     for direction, bias in ((1, -KEEP_RIGHT_BIAS), (-1, KEEP_RIGHT_BIAS)):
         new_lane = lane + direction
-        ok = can_change & (new_lane >= 0) & (new_lane < lanes_per_query)
+        ok = (new_lane >= 0) & (new_lane < num_lanes)
         new_leader = objects.leader(env, new_lane, s)
         new_follower = objects.follower(env, new_lane, s)
         my_new_accel = objects.accel_of(me, s, half, v, new_leader)
@@ -171,10 +152,51 @@ def step(
                              np.inf)
         safe = (~has_f | ((f_after >= -SAFE_DECEL) & (gap_behind > 1.0))) & (gap_ahead > 1.0)
         follower_gain = np.where(has_f, f_after - f_now, 0.0)
-        gain = my_new_accel - accel + traffic.politeness.ravel() * follower_gain + bias
+        gain = my_new_accel - accel + politeness * follower_gain + bias
         better = ok & safe & (gain > CHANGE_THRESHOLD) & (gain > best_gain)
         best_gain = np.where(better, gain, best_gain)
         best_lane = np.where(better, new_lane, best_lane)
+    return best_lane
+
+
+def step(
+    traffic: Traffic,
+    obstacles: dict[str, np.ndarray],
+    num_lanes: np.ndarray,
+    lane_width: np.ndarray,
+    solid_here: np.ndarray,
+    ego_s: np.ndarray,
+    steps: np.ndarray,
+    noise: StepNoise,
+    dt: float,
+) -> Traffic:
+    """Advance traffic one step.
+
+    obstacles: non-traffic objects (ego, pedestrians), each field [N, X]: s, lane, speed,
+    half_length, valid, passable (ignored once a vehicle is alongside).
+    num_lanes, lane_width, ego_s: [N]. solid_here: [N, M] bool, lane dividers solid at each
+    vehicle. steps: [N] step counters (stagger lane decisions). noise: this step's random
+    numbers (drawn only when a vehicle respawns).
+    """
+    n, m = traffic.s.shape
+    objects = _Objects(traffic, obstacles)
+    env = np.repeat(np.arange(n), m)
+    me = env * objects.per_env + np.tile(np.arange(m), n)  # flat ids of the traffic
+    s, v, half = objects.s[me], objects.speed[me], objects.half[me]
+    lane = traffic.lane.ravel()
+    accel = objects.accel_of(me, s, half, v, objects.leader(env, lane, s))
+
+    # Drivers reconsider their lane every DECISION_PERIOD steps, staggered across vehicles,
+    # and only when off cooldown and not at a solid divider: a fifth of the queries per step.
+    phase = (np.repeat(steps, m) + np.tile(np.arange(m), n)) % DECISION_PERIOD == 0
+    can_change = (
+        phase & (traffic.cooldown.ravel() <= 0.0) & traffic.active.ravel() & ~solid_here.ravel()
+    )
+    best_lane = lane.copy()
+    pick = np.flatnonzero(can_change)
+    if pick.size:
+        best_lane[pick] = _mobil(objects, traffic, env[pick], me[pick], lane[pick],
+                                 accel[pick], np.repeat(num_lanes, m)[pick])
     changing = best_lane != lane
     cooldown = np.where(changing, LANE_CHANGE_COOLDOWN, traffic.cooldown.ravel() - dt)
 
@@ -193,10 +215,10 @@ def step(
         comfort_decel=traffic.comfort_decel, min_gap=traffic.min_gap,
         politeness=traffic.politeness, cooldown=cooldown.reshape(n, m),
     )
-    return _respawn(moved, objects, num_lanes, lane_width, ego_s, uniforms)
+    return _respawn(moved, objects, num_lanes, lane_width, ego_s, noise)
 
 
-def _respawn(traffic, objects, num_lanes, lane_width, ego_s, uniforms):
+def _respawn(traffic, objects, num_lanes, lane_width, ego_s, noise):
     """Move vehicles that drifted out of the ego's neighbourhood to the other end of it, into
     a random lane when it has 20 m of room both ways (else they try again next step)."""
     n, m = traffic.s.shape
@@ -204,6 +226,7 @@ def _respawn(traffic, objects, num_lanes, lane_width, ego_s, uniforms):
     far = traffic.active & ((offset > RESPAWN_AHEAD) | (offset < -RESPAWN_BEHIND))
     if not far.any():
         return traffic
+    uniforms = noise.uniform(STREAM_RESPAWN, 3 * m).reshape(n, m, 3)
     to_front = offset < 0
     new_s = np.where(
         to_front,
