@@ -21,8 +21,9 @@ def _scene(**changes):
 
 
 def _draw(scene):
-    out = np.full((1, 64, 64, len(CHANNELS)), 7, np.uint8)  # garbage: must be overwritten
-    return rasterise(scene, GEOMETRY, out)[0]
+    image = rasterise(scene, GEOMETRY)
+    assert image.shape == (1, 64, 64, len(CHANNELS)) and image.dtype == np.uint8
+    return image[0]
 
 
 def test_layers_land_on_hand_computed_pixels():
@@ -61,3 +62,9 @@ def test_rotated_ego_and_off_image_objects():
     # Turned 90 degrees the ego is wide across columns and short along rows.
     assert np.ptp(cols) > np.ptp(rows)
     assert not image[..., 3].any()
+
+
+def test_extra_channel_holds_the_ego_apart():
+    image = rasterise(_scene(), GEOMETRY, channels=6, ego_channel=5)[0]
+    assert image[44:51, 30:34, 5].all() and not image[44:51, 30:34, 2].any()
+    assert image[31:38, 28:31, 2].all()

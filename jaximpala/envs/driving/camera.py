@@ -78,16 +78,20 @@ class Scene:
 
 
 def rasterise(
-    scene: Scene, geometry: CameraGeometry, out: np.ndarray, ego_channel: int = 2
+    scene: Scene, geometry: CameraGeometry, channels: int = len(CHANNELS), ego_channel: int = 2
 ) -> np.ndarray:
-    """Draw the scene into `out` [N, H, W, C>=5] uint8 (overwritten) and return it.
-    The ego goes into `ego_channel` (the vehicles channel unless a renderer wants it apart)."""
+    """A fresh [N, H, W, channels] uint8 image of the scene (5 <= channels <= 8), 0 or 255.
+    The ego goes into `ego_channel` (the vehicles channel unless a renderer wants it apart).
+
+    Every pixel is first one byte whose bit c says "channel c is on"; a lookup table then
+    expands the bytes into the channels-last image in a single pass (writing the channels
+    one by one costs a strided pass each, and dominated the step).
+    """
     rows_ds = geometry.row_offsets()
     cols_dd = geometry.column_offsets()
     column_d = scene.ego_d[:, None] + cols_dd[None, :]  # [N, W] road offset of each column
     row_s = scene.ego_s[:, None] + rows_ds[None, :]  # [N, H] arc length of each row
-    half = scene.half_width[:, None]
-    drivable = np.abs(column_d) <= half  # [N, W]
+    drivable = np.abs(column_d) <= scene.half_width[:, None]  # [N, W]
     edges, dividers = _line_columns(scene, geometry)
     dashes = (np.mod(row_s, DASH_PERIOD) < 0.5 * DASH_PERIOD) | scene.solid_rows  # [N, H]
     crossing = (
@@ -96,19 +100,22 @@ def rasterise(
     zebra = drivable & (np.mod(column_d, ZEBRA_PERIOD) < 0.5 * ZEBRA_PERIOD)  # [N, W]
     route = row_s <= scene.goal_s[:, None]  # [N, H]
 
-    out[..., 0] = drivable[:, None, :]
-    out[..., 1] = (
-        edges[:, None, :]
-        | (dividers[:, None, :] & dashes[:, :, None])
-        | (zebra[:, None, :] & crossing[:, :, None])
-    )
-    out[..., 2:] = 0
-    out[..., 4] = drivable[:, None, :] & route[:, :, None]
-    _draw_traffic(scene, geometry, out)
-    _draw_ego(scene, geometry, out, ego_channel)
-    _draw_pedestrians(scene, geometry, out)
-    out *= 255  # layers were written as 0/1
-    return out
+    bit = lambda mask, channel: mask.astype(np.uint8) << channel
+    every_row = lambda mask: mask.astype(np.uint8) * np.uint8(255)  # row mask as all-bits
+    columns = (bit(drivable, 0) | bit(edges, 1))[:, None, :]
+    code = columns | (bit(dividers, 1)[:, None, :] & every_row(dashes)[:, :, None])
+    code |= bit(zebra, 1)[:, None, :] & every_row(crossing)[:, :, None]
+    code |= bit(drivable, 4)[:, None, :] & every_row(route)[:, :, None]
+    _draw_traffic(scene, geometry, code)
+    _draw_ego(scene, geometry, code, ego_channel)
+    _draw_pedestrians(scene, geometry, code)
+    return np.take(_expansion_table(channels), code, axis=0)
+
+
+def _expansion_table(channels: int) -> np.ndarray:
+    """[256, channels] uint8: row b holds 255 in channel c where bit c of b is set."""
+    codes = np.arange(256)[:, None]
+    return (((codes >> np.arange(channels)[None, :]) & 1) * 255).astype(np.uint8)
 
 
 def _line_columns(scene: Scene, geometry: CameraGeometry) -> tuple[np.ndarray, np.ndarray]:
@@ -129,10 +136,15 @@ def _line_columns(scene: Scene, geometry: CameraGeometry) -> tuple[np.ndarray, n
     return edges[:, :size], dividers[:, :size]
 
 
-def _stamp(out, env, row0, row1, col0, col1, channel, max_rows, max_cols):
+def _set_bit(code, env, rows, cols, channel):
+    """Turn on `channel` at pixels (env, rows, cols) ([K] each) of code [N, H, W]."""
+    code[env, rows, cols] = code[env, rows, cols] | np.uint8(1 << channel)
+
+
+def _stamp(code, env, row0, row1, col0, col1, channel, max_rows, max_cols):
     """Fill integer boxes [row0, row1] x [col0, col1] (inclusive; [K] each, env [K]) of
     `channel`, clipped to the image, with at most max_rows x max_cols pixels per box."""
-    size = out.shape[1]
+    size = code.shape[1]
     rows = row0[:, None, None] + np.arange(max_rows)[None, :, None]
     cols = col0[:, None, None] + np.arange(max_cols)[None, None, :]
     keep = (rows <= row1[:, None, None]) & (cols <= col1[:, None, None])
@@ -140,10 +152,10 @@ def _stamp(out, env, row0, row1, col0, col1, channel, max_rows, max_cols):
     env_b = np.broadcast_to(env[:, None, None], keep.shape)
     rows_b = np.broadcast_to(rows, keep.shape)
     cols_b = np.broadcast_to(cols, keep.shape)
-    out[env_b[keep], rows_b[keep], cols_b[keep], channel] = 1
+    _set_bit(code, env_b[keep], rows_b[keep], cols_b[keep], channel)
 
 
-def _draw_traffic(scene: Scene, geometry: CameraGeometry, out: np.ndarray) -> None:
+def _draw_traffic(scene: Scene, geometry: CameraGeometry, code: np.ndarray) -> None:
     """Traffic as road-aligned boxes (lane-change yaw is a few degrees: not drawn)."""
     ds = scene.traffic_s - scene.ego_s[:, None]
     dd = scene.traffic_d - scene.ego_d[:, None]
@@ -157,11 +169,11 @@ def _draw_traffic(scene: Scene, geometry: CameraGeometry, out: np.ndarray) -> No
     res = geometry.meters_per_pixel
     max_rows = int(np.ceil(2.0 * scene.traffic_half_length.max() / res)) + 2
     max_cols = int(np.ceil(2.0 * scene.traffic_half_width.max() / res)) + 2
-    _stamp(out, env, geometry.row_of(ds + hl), geometry.row_of(ds - hl),
+    _stamp(code, env, geometry.row_of(ds + hl), geometry.row_of(ds - hl),
            geometry.column_of(dd + hw), geometry.column_of(dd - hw), 2, max_rows, max_cols)
 
 
-def _draw_ego(scene: Scene, geometry: CameraGeometry, out: np.ndarray, channel: int) -> None:
+def _draw_ego(scene: Scene, geometry: CameraGeometry, code: np.ndarray, channel: int) -> None:
     """The ego as its rotated footprint, sampled at half-pixel spacing."""
     res = geometry.meters_per_pixel
     half_length, half_width = scene.ego_half
@@ -175,13 +187,13 @@ def _draw_ego(scene: Scene, geometry: CameraGeometry, out: np.ndarray, channel: 
     env = np.broadcast_to(np.arange(rows.shape[0])[:, None], rows.shape)
     size = geometry.size
     inside = (rows >= 0) & (rows < size) & (cols >= 0) & (cols < size)
-    out[env[inside], rows[inside], cols[inside], channel] = 1
+    _set_bit(code, env[inside], rows[inside], cols[inside], channel)
 
 
-def _draw_pedestrians(scene: Scene, geometry: CameraGeometry, out: np.ndarray) -> None:
+def _draw_pedestrians(scene: Scene, geometry: CameraGeometry, code: np.ndarray) -> None:
     rows = geometry.row_of(scene.ped_s - scene.ego_s[:, None])
     cols = geometry.column_of(scene.ped_d - scene.ego_d[:, None])
     size = geometry.size
     inside = (rows >= 0) & (rows < size) & (cols >= 0) & (cols < size)
     env, slot = np.nonzero(inside)
-    out[env, rows[env, slot], cols[env, slot], 3] = 1
+    _set_bit(code, env, rows[env, slot], cols[env, slot], 3)

@@ -25,8 +25,7 @@ _EGO = np.array([250, 210, 40], np.uint8)
 def frame(sim) -> np.ndarray:
     """[N, FRAME_SIZE, FRAME_SIZE, 3] uint8 colour top-down views of a `DrivingSim`."""
     geometry = camera_mod.CameraGeometry(FRAME_SIZE, FRAME_METERS_PER_PIXEL)
-    layers = np.empty((sim.num_envs, FRAME_SIZE, FRAME_SIZE, 6), np.uint8)
-    camera_mod.rasterise(sim._scene_for(geometry), geometry, layers, ego_channel=5)
+    layers = camera_mod.rasterise(sim._scene_for(geometry), geometry, channels=6, ego_channel=5)
     on = layers > 0
     image = np.broadcast_to(_GRASS, (*layers.shape[:3], 3)).copy()
     for channel, colour in ((0, _ROAD), (4, _ROUTE), (1, _PAINT), (2, _TRAFFIC),

@@ -295,11 +295,8 @@ class DrivingSim:
         cfg = self.config
         obs = {}
         if cfg.camera:
-            size = cfg.camera_size
-            out = np.empty((self.num_envs, size, size, len(camera_mod.CHANNELS)), np.uint8)
-            obs["camera"] = camera_mod.rasterise(
-                self._scene_for(self.camera_geometry), self.camera_geometry, out
-            )
+            scene = self._scene_for(self.camera_geometry)
+            obs["camera"] = camera_mod.rasterise(scene, self.camera_geometry)
         if cfg.lidar:
             obs["lidar"] = self._lidar()
         if cfg.state:
