@@ -11,7 +11,7 @@ def check_time_major(sequences: list[Array], bootstrap_value: Array, mask: Array
     """Asserts `[T, B, ...]` float sequences, a `[B, ...]` bootstrap and a matching mask."""
     chex.assert_rank(sequences, {1, 2, 3, 4, 5, 6})
     chex.assert_equal_shape(sequences)
-    chex.assert_type(sequences + [bootstrap_value], float)
+    chex.assert_type([*sequences, bootstrap_value], float)
     chex.assert_equal_shape([sequences[0][0], bootstrap_value])
     if mask is not None:
         chex.assert_equal_shape([sequences[0], mask])

@@ -19,7 +19,6 @@ from typing import Literal
 
 import chex
 import jax
-import jax.numpy as jnp
 
 Array = chex.Array
 Method = Literal["auto", "scan", "associative"]
