@@ -53,6 +53,11 @@ def test_waits_for_an_approaching_car_and_never_walks_into_one():
     waiting = _peds(50.0, -4.5, WAITING, start_rate=100.0)
     assert _step(waiting, _car(40.0, -1.75, speed=10.0)).phase[0, 0] == WAITING
     assert _step(waiting, _car(80.0, -1.75, speed=10.0)).phase[0, 0] == CROSSING
+    # a car waiting (stopped) 5 m before the crossing line gets its turn first
+    assert _step(waiting, _car(42.75, -1.75, speed=0.0)).phase[0, 0] == WAITING
+    # ... but one already on the road does not stop for a standing car (no deadlock)
+    on_road = _peds(50.0, -1.0, CROSSING)
+    assert _step(on_road, _car(42.75, 1.75, speed=0.0)).d[0, 0] > -1.0
     beside = _peds(50.0, -3.2, CROSSING)  # next stride would enter the car's side
     assert _step(beside, _car(50.0, -1.75)).d[0, 0] == -3.2
 

@@ -43,14 +43,17 @@ def on_road(peds: Pedestrians, half_width: np.ndarray) -> np.ndarray:
     return (peds.phase == CROSSING) & (np.abs(peds.d) < half_width[:, None] + 0.5 * SIZE)
 
 
-def blocked(peds: Pedestrians, vehicles: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Whether vehicles stand in pedestrians' way. Returns two [N, P] bool arrays:
+def blocked(peds: Pedestrians, vehicles: dict[str, np.ndarray]):
+    """Whether vehicles stand in pedestrians' way. Returns three [N, P] bool arrays:
     `in_stride` - the next stride would step into a vehicle box (exact, no margin: a vehicle
     stopped a gap short of the pedestrian never blocks it, so the two cannot deadlock);
     `approaching` - a moving vehicle whose lane band the pedestrian is about to enter is less
     than 2 s (plus 5 m) from the pedestrian's crossing line, so the pedestrian waits at the
     kerb or on the lane line instead of stepping out in front of it. A vehicle that has
-    stopped to yield never counts, so yielding cannot deadlock either.
+    stopped to yield never counts, so yielding cannot deadlock either;
+    `waited_for` - a vehicle in any lane, moving or standing, is within 9 m (plus 2 s) of
+    the crossing line: a pedestrian still at the kerb lets it go first, so a car waiting at
+    a busy crosswalk gets its turn (the kerb is off the road, so this cannot deadlock).
 
     vehicles: [N, V] arrays s, d, half_length, half_width, speed, valid (road-aligned boxes)."""
     ahead = peds.s[:, :, None] - vehicles["s"][:, None, :]  # ped ahead of vehicle centre
@@ -60,15 +63,15 @@ def blocked(peds: Pedestrians, vehicles: dict[str, np.ndarray]) -> tuple[np.ndar
     stride = np.abs((peds.d + peds.side * 0.8)[:, :, None] - vehicles["d"][:, None, :])
     in_stride = (np.abs(ahead) < half_length + 0.5 * SIZE) & (stride < half_width + 0.5 * SIZE)
     look = np.abs((peds.d + peds.side * 1.5)[:, :, None] - vehicles["d"][:, None, :])
-    speed = vehicles["speed"][:, None, :]
-    reach = 5.0 + 2.0 * np.maximum(speed, 0.0)
-    approaching = (
-        (speed > 1.0)
-        & (look < half_width + 1.0)
-        & (ahead > -half_length - 1.0)
-        & (ahead - half_length < reach)
+    speed = np.maximum(vehicles["speed"][:, None, :], 0.0)
+    not_past = valid & (ahead > -half_length - 1.0)
+    nose_gap = ahead - half_length  # from the vehicle's front to the crossing line
+    in_band = not_past & (look < half_width + 1.0)
+    approaching = in_band & (speed > 1.0) & (nose_gap < 5.0 + 2.0 * speed)
+    waited_for = not_past & (nose_gap < 9.0 + 2.0 * speed)
+    return (
+        (in_stride & valid).any(axis=2), approaching.any(axis=2), waited_for.any(axis=2)
     )
-    return (in_stride & valid).any(axis=2), (approaching & valid).any(axis=2)
 
 
 def step(
@@ -83,16 +86,17 @@ def step(
 ) -> Pedestrians:
     """Advance pedestrians one step. A pedestrian does not step into a vehicle: it waits at
     the kerb (or pauses mid-road) while a vehicle box blocks its next stride or a moving
-    vehicle is about to pass through the lane it would enter.
+    vehicle is about to pass through the lane it would enter, and it does not leave the kerb
+    while a vehicle waits close to its crossing line.
 
     half_width, ego_s: [N]; crosswalk_s: [N, C] sorted (NO_CROSSWALK pads);
     vehicles: see `blocked`; noise: this step's random numbers.
     """
-    stopped, approaching = blocked(peds, vehicles)
-    stopped |= approaching
+    in_stride, approaching, waited_for = blocked(peds, vehicles)
+    stopped = in_stride | approaching
     start_draw = noise.uniform(STREAM_START, peds.s.shape[1])
     starts = (peds.phase == WAITING) & (start_draw < 1.0 - np.exp(-peds.start_rate * dt))
-    phase = np.where(starts & ~stopped, CROSSING, peds.phase)
+    phase = np.where(starts & ~stopped & ~waited_for, CROSSING, peds.phase)
     walking = (phase == CROSSING) & ~stopped
     d = np.where(walking, peds.d + peds.side * peds.speed * dt, peds.d)
     finished = (phase == CROSSING) & (peds.side * d > half_width[:, None] + KERB_OFFSET)
