@@ -69,8 +69,10 @@ class BaselineDriver:
         hit_x, hit_y = self._lidar_points(obs["lidar"], d, heading, half_width)
         gaps = {k: self._lane_gaps(hit_x, hit_y, lane + k, num_lanes, lane_width, half_width)
                 for k in (-1, 0, 1)}
+        # no lane changes across solid dividers, nor on ice (too little lateral grip)
+        no_change = (f("solid_divider") > 0.5) | (f("friction_icy") > 0.5)
         self._maybe_change_lane(lane, num_lanes, gaps, speed, f("speed_limit") * 30.0,
-                                f("solid_divider") > 0.5)
+                                no_change)
 
         target_center = (self.target_lane + 0.5) * lane_width - half_width
         steer = self._steer(d - target_center, heading, speed, f("curvature") / 50.0)
@@ -117,14 +119,17 @@ class BaselineDriver:
         return (np.where(exists, ahead - half_length, -np.inf),
                 np.where(exists, behind - half_length, -np.inf))
 
-    def _maybe_change_lane(self, lane, num_lanes, gaps, speed, limit, solid):
+    def _maybe_change_lane(self, lane, num_lanes, gaps, speed, limit, forbidden):
         front, _ = gaps[0]
         arrived = (self.target_lane == lane) & (self.countdown == 0)
         self.signal = np.where(arrived, 0, self.signal)
-        free = arrived & (front < 40.0) & (speed < 0.8 * limit) & ~solid
+        free = arrived & (front < 40.0) & (speed < 0.8 * limit) & ~forbidden
+        # A car behind in the target lane may come at up to the limit: the slower we are,
+        # the more room we need behind.
+        room_behind = 15.0 + 1.5 * np.maximum(limit - speed, 0.0)
         for k, signal in ((1, SIGNAL_LEFT), (-1, SIGNAL_RIGHT)):
             ahead, behind = gaps[k]
-            better = free & (ahead > front + 15.0) & (behind > 15.0)
+            better = free & (ahead > front + 15.0) & (behind > room_behind)
             self.signal = np.where(better, signal, self.signal)
             self.countdown = np.where(better, SIGNAL_STEPS, self.countdown)
             free &= ~better
@@ -159,12 +164,15 @@ class BaselineDriver:
                            / self.config.dt, 0.0)
         closing = np.where(occupied & (stop_gap <= front), speed, np.clip(closing, -5, 15))
         self.prev_gap = gap
+        # On slippery roads keep a longer time gap and accelerate gently.
+        headway = 1.5 * np.maximum(1.0, 0.5 / friction) ** 0.5
+        max_accel = np.minimum(1.5, 0.5 * grip)
         desired_gap = 3.0 + np.maximum(
-            0.0, speed * 1.5 + speed * closing / (2.0 * np.sqrt(1.5 * comfort))
+            0.0, speed * headway + speed * closing / (2.0 * np.sqrt(max_accel * comfort))
         )
         free = 1.0 - (speed / np.maximum(desired, 0.5)) ** 4
         interaction = (desired_gap / np.maximum(gap, 0.1)) ** 2
-        return np.clip(1.5 * (free - interaction), -grip, 3.0)
+        return np.clip(max_accel * (free - interaction), -grip, 3.0)
 
 
 def evaluate(preset_name: str, episodes: int, seed: int = 0, num_envs: int = 16) -> dict:
