@@ -109,3 +109,53 @@ def test_observation_keys_shapes_and_ranges():
         no_camera.observe()
     no_camera.reset(np.array([0]), [5])
     assert set(no_camera.observe()) == {"lidar", "state"}
+
+
+def _cross_one_divider(signal, solid):
+    """Drive the ego leftwards across the divider between lanes 0 and 1 of a 2-lane road;
+    return the summed info of the steps until it is in lane 1."""
+    sim = _sim(num_lanes_min=2, num_lanes_max=2)
+    _clear_road(sim)
+    sim.road["solid"][:] = solid
+    width = sim.road["lane_width"][0]
+    sim.ego.d[0] = -0.3  # lane 0 spans [-width, 0]: 0.3 m from the divider
+    sim.ego.heading[0] = 0.1
+    sim.ego.speed[0] = 8.0
+    totals = {}
+    for _ in range(10):
+        _, terminated, _, info = sim.step(*_controls(throttle=0.2, signal=signal))
+        assert not terminated[0]
+        for key, value in info.items():
+            totals[key] = totals.get(key, 0.0) + float(value[0])
+        if sim.ego.d[0] > 0.5:
+            break
+    assert 0.0 < sim.ego.d[0] < width
+    return totals
+
+
+def test_lane_change_without_the_signal_is_penalised_once():
+    weights = DrivingConfig().reward
+    quiet = _cross_one_divider(signal=0, solid=False)
+    assert quiet["reward/unsignalled_lane_change"] == weights.unsignalled_lane_change
+    assert quiet["reward/solid_line"] == 0.0
+    signalled = _cross_one_divider(signal=1, solid=False)
+    assert signalled["reward/unsignalled_lane_change"] == 0.0
+    wrong_way = _cross_one_divider(signal=2, solid=False)  # right signal, moving left
+    assert wrong_way["reward/unsignalled_lane_change"] == weights.unsignalled_lane_change
+
+
+def test_crossing_a_solid_divider_is_penalised():
+    totals = _cross_one_divider(signal=1, solid=True)
+    assert totals["reward/solid_line"] == DrivingConfig().reward.solid_line
+    assert totals["reward/unsignalled_lane_change"] == 0.0
+
+
+def test_speeding_is_penalised_in_proportion():
+    sim = _sim()
+    _clear_road(sim)
+    limit = sim.road["speed_limit"][0]
+    sim.ego.speed[0] = 1.5 * limit
+    _, _, _, info = sim.step(*_controls())
+    excess = (abs(sim.ego.speed[0]) - limit) / limit
+    assert info["reward/speeding"][0] == pytest.approx(DrivingConfig().reward.speeding * excess)
+    assert excess > 0.4
