@@ -226,28 +226,28 @@ def _respawn(traffic, objects, num_lanes, lane_width, ego_s, noise):
     far = traffic.active & ((offset > RESPAWN_AHEAD) | (offset < -RESPAWN_BEHIND))
     if not far.any():
         return traffic
-    uniforms = noise.uniform(STREAM_RESPAWN, 3 * m).reshape(n, m, 3)
-    to_front = offset < 0
-    new_s = np.where(
-        to_front,
-        ego_s[:, None] + 150.0 + 40.0 * uniforms[..., 0],
-        ego_s[:, None] - 60.0 - 15.0 * uniforms[..., 0],
-    )
-    new_lane = np.minimum((uniforms[..., 1] * num_lanes[:, None]).astype(np.int64),
-                          num_lanes[:, None] - 1)
-    env = np.repeat(np.arange(n), m)
-    flat_lane, flat_s = new_lane.ravel(), new_s.ravel()
-    leader = objects.leader(env, flat_lane, flat_s)
-    follower = objects.follower(env, flat_lane, flat_s)
+    # Only the far vehicles (a few per step) are queried and moved.
+    pick = np.flatnonzero(far.ravel())
+    env = pick // m
+    u = noise.uniform(STREAM_RESPAWN, 3 * m).reshape(n * m, 3)[pick]
+    ego = ego_s[env]
+    lanes = num_lanes[env]
+    new_s = np.where(offset.ravel()[pick] < 0, ego + 150.0 + 40.0 * u[:, 0],
+                     ego - 60.0 - 15.0 * u[:, 0])
+    new_lane = np.minimum((u[:, 1] * lanes).astype(np.int64), lanes - 1)
+    leader = objects.leader(env, new_lane, new_s)
+    follower = objects.follower(env, new_lane, new_s)
     lead_s = np.where(leader >= 0, objects.s[np.maximum(leader, 0)], np.inf)
     follow_s = np.where(follower >= 0, objects.s[np.maximum(follower, 0)], -np.inf)
-    room = ((lead_s - flat_s) > 20.0) & ((flat_s - follow_s) > 20.0)
-    move = far & room.reshape(n, m)
-    center = lane_center(new_lane, num_lanes[:, None], lane_width[:, None])
-    traffic.s = np.where(move, new_s, traffic.s)
-    traffic.lane = np.where(move, new_lane, traffic.lane)
-    traffic.d = np.where(move, center, traffic.d)
-    traffic.speed = np.where(move, traffic.desired_speed * (0.7 + 0.3 * uniforms[..., 2]),
-                             traffic.speed)
-    traffic.cooldown = np.where(move, LANE_CHANGE_COOLDOWN, traffic.cooldown)
+    room = ((lead_s - new_s) > 20.0) & ((new_s - follow_s) > 20.0)
+    moved, new_s, new_lane, u = pick[room], new_s[room], new_lane[room], u[room]
+    center = lane_center(new_lane, num_lanes[moved // m], lane_width[moved // m])
+    for name, value in (
+        ("s", new_s), ("lane", new_lane), ("d", center),
+        ("speed", traffic.desired_speed.ravel()[moved] * (0.7 + 0.3 * u[:, 2])),
+        ("cooldown", LANE_CHANGE_COOLDOWN),
+    ):
+        updated = getattr(traffic, name).copy()
+        updated.ravel()[moved] = value
+        setattr(traffic, name, updated)
     return traffic
