@@ -77,8 +77,21 @@ class Scene:
     ped_d: np.ndarray
 
 
+class CodeScratch:
+    """Reusable [N, H, W] uint8 buffers for `rasterise` (fresh ones cost page faults)."""
+
+    def __init__(self, shape: tuple[int, int, int]):
+        self.shape = shape
+        self.code = np.empty(shape, np.uint8)
+        self.term = np.empty(shape, np.uint8)
+
+
 def rasterise(
-    scene: Scene, geometry: CameraGeometry, channels: int = len(CHANNELS), ego_channel: int = 2
+    scene: Scene,
+    geometry: CameraGeometry,
+    channels: int = len(CHANNELS),
+    ego_channel: int = 2,
+    scratch: CodeScratch | None = None,
 ) -> np.ndarray:
     """A fresh [N, H, W, channels] uint8 image of the scene (5 <= channels <= 8), 0 or 255.
     The ego goes into `ego_channel` (the vehicles channel unless a renderer wants it apart).
@@ -100,12 +113,16 @@ def rasterise(
     zebra = drivable & (np.mod(column_d, ZEBRA_PERIOD) < 0.5 * ZEBRA_PERIOD)  # [N, W]
     route = row_s <= scene.goal_s[:, None]  # [N, H]
 
-    bit = lambda mask, channel: mask.astype(np.uint8) << channel
-    every_row = lambda mask: mask.astype(np.uint8) * np.uint8(255)  # row mask as all-bits
-    columns = (bit(drivable, 0) | bit(edges, 1))[:, None, :]
-    code = columns | (bit(dividers, 1)[:, None, :] & every_row(dashes)[:, :, None])
-    code |= bit(zebra, 1)[:, None, :] & every_row(crossing)[:, :, None]
-    code |= bit(drivable, 4)[:, None, :] & every_row(route)[:, :, None]
+    shape = (scene.ego_s.shape[0], geometry.size, geometry.size)
+    if scratch is None or scratch.shape != shape:
+        scratch = CodeScratch(shape)
+    code, term = scratch.code, scratch.term
+    bit = lambda mask, channel: (mask.astype(np.uint8) << channel)[:, None, :]  # [N, 1, W]
+    every_row = lambda mask: (mask.astype(np.uint8) * np.uint8(255))[:, :, None]  # [N, H, 1]
+    np.bitwise_and(bit(dividers, 1), every_row(dashes), out=code)
+    code |= bit(drivable, 0) | bit(edges, 1)
+    code |= np.bitwise_and(bit(zebra, 1), every_row(crossing), out=term)
+    code |= np.bitwise_and(bit(drivable, 4), every_row(route), out=term)
     _draw_traffic(scene, geometry, code)
     _draw_ego(scene, geometry, code, ego_channel)
     _draw_pedestrians(scene, geometry, code)
@@ -145,30 +162,32 @@ def _stamp(code, env, row0, row1, col0, col1, channel, max_rows, max_cols):
     """Fill integer boxes [row0, row1] x [col0, col1] (inclusive; [K] each, env [K]) of
     `channel`, clipped to the image, with at most max_rows x max_cols pixels per box."""
     size = code.shape[1]
+    row0, row1 = np.maximum(row0, 0), np.minimum(row1, size - 1)
+    col0, col1 = np.maximum(col0, 0), np.minimum(col1, size - 1)
     rows = row0[:, None, None] + np.arange(max_rows)[None, :, None]
     cols = col0[:, None, None] + np.arange(max_cols)[None, None, :]
     keep = (rows <= row1[:, None, None]) & (cols <= col1[:, None, None])
-    keep &= (rows >= 0) & (rows < size) & (cols >= 0) & (cols < size)
-    env_b = np.broadcast_to(env[:, None, None], keep.shape)
-    rows_b = np.broadcast_to(rows, keep.shape)
-    cols_b = np.broadcast_to(cols, keep.shape)
-    _set_bit(code, env_b[keep], rows_b[keep], cols_b[keep], channel)
+    pixels = ((env[:, None, None] * size + rows) * size + cols)[keep]
+    flat = code.reshape(-1)
+    flat[pixels] = flat[pixels] | np.uint8(1 << channel)
 
 
 def _draw_traffic(scene: Scene, geometry: CameraGeometry, code: np.ndarray) -> None:
     """Traffic as road-aligned boxes (lane-change yaw is a few degrees: not drawn)."""
     ds = scene.traffic_s - scene.ego_s[:, None]
     dd = scene.traffic_d - scene.ego_d[:, None]
-    reach = geometry.size * geometry.meters_per_pixel
-    visible = scene.traffic_active & (np.abs(ds) < reach) & (np.abs(dd) < reach)
+    res = geometry.meters_per_pixel
+    ahead, behind = geometry.ego_row * res, (geometry.size - geometry.ego_row) * res
+    margin = scene.traffic_half_length
+    visible = scene.traffic_active & (ds < ahead + margin) & (ds > -behind - margin) & (
+        np.abs(dd) < 0.5 * geometry.size * res + scene.traffic_half_width)
     env, slot = np.nonzero(visible)
     if env.size == 0:
         return
     ds, dd = ds[env, slot], dd[env, slot]
     hl, hw = scene.traffic_half_length[env, slot], scene.traffic_half_width[env, slot]
-    res = geometry.meters_per_pixel
-    max_rows = int(np.ceil(2.0 * scene.traffic_half_length.max() / res)) + 2
-    max_cols = int(np.ceil(2.0 * scene.traffic_half_width.max() / res)) + 2
+    max_rows = int(np.ceil(2.0 * hl.max() / res)) + 2
+    max_cols = int(np.ceil(2.0 * hw.max() / res)) + 2
     _stamp(code, env, geometry.row_of(ds + hl), geometry.row_of(ds - hl),
            geometry.column_of(dd + hw), geometry.column_of(dd - hw), 2, max_rows, max_cols)
 
@@ -184,10 +203,11 @@ def _draw_ego(scene: Scene, geometry: CameraGeometry, code: np.ndarray, channel:
     cos, sin = np.cos(scene.ego_heading)[:, None], np.sin(scene.ego_heading)[:, None]
     rows = geometry.row_of(a * cos - c * sin)
     cols = geometry.column_of(a * sin + c * cos)
-    env = np.broadcast_to(np.arange(rows.shape[0])[:, None], rows.shape)
     size = geometry.size
     inside = (rows >= 0) & (rows < size) & (cols >= 0) & (cols < size)
-    _set_bit(code, env[inside], rows[inside], cols[inside], channel)
+    pixels = ((np.arange(rows.shape[0])[:, None] * size + rows) * size + cols)[inside]
+    flat = code.reshape(-1)
+    flat[pixels] = flat[pixels] | np.uint8(1 << channel)
 
 
 def _draw_pedestrians(scene: Scene, geometry: CameraGeometry, code: np.ndarray) -> None:

@@ -44,6 +44,7 @@ class DrivingSim:
         )
         self.ray_angles = lidar_mod.ray_angles(config.num_lidar_rays)
         self._ray_scratch = None  # lidar buffers, made on first use
+        self._camera_scratch = None
         self._allocate()
 
     # ----------------------------------------------------------------------------- state
@@ -297,7 +298,12 @@ class DrivingSim:
         obs = {}
         if cfg.camera:
             scene = self._scene_for(self.camera_geometry)
-            obs["camera"] = camera_mod.rasterise(scene, self.camera_geometry)
+            if self._camera_scratch is None:
+                size = self.config.camera_size
+                self._camera_scratch = camera_mod.CodeScratch((self.num_envs, size, size))
+            obs["camera"] = camera_mod.rasterise(
+                scene, self.camera_geometry, scratch=self._camera_scratch
+            )
         if cfg.lidar:
             obs["lidar"] = self._lidar()
         if cfg.state:
