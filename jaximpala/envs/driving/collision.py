@@ -53,12 +53,16 @@ def ego_hits(
     obj_half: ([N, K], [N, K]) or broadcastable; valid: [N, K] bool.
     """
     ds, dd = obj_s - ego_s[:, None], obj_d - ego_d[:, None]
-    reach = np.hypot(*ego_half) + np.hypot(obj_half[0], obj_half[1])
-    near = valid & (ds * ds + dd * dd <= reach * reach)
-    if not near.any():
-        return np.zeros(ego_s.shape, bool)
-    hit = boxes_overlap(
-        (ego_s[:, None], ego_d[:, None]), ego_heading[:, None], ego_half,
-        (obj_s, obj_d), obj_heading, obj_half,
-    )
-    return (near & hit).any(axis=1)
+    half_length = np.broadcast_to(obj_half[0], ds.shape)
+    half_width = np.broadcast_to(obj_half[1], ds.shape)
+    reach = np.hypot(*ego_half) + np.hypot(half_length, half_width)
+    env, slot = np.nonzero(valid & (ds * ds + dd * dd <= reach * reach))
+    result = np.zeros(ego_s.shape, bool)
+    if env.size:  # exact test on the few pairs whose bounding circles meet
+        hit = boxes_overlap(
+            (np.zeros(env.size), np.zeros(env.size)), ego_heading[env], ego_half,
+            (ds[env, slot], dd[env, slot]), np.broadcast_to(obj_heading, ds.shape)[env, slot],
+            (half_length[env, slot], half_width[env, slot]),
+        )
+        result[env[hit]] = True
+    return result

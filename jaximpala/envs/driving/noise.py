@@ -47,10 +47,13 @@ def uniform(key: np.ndarray, step: np.ndarray, stream: int, size: int) -> np.nda
 
 
 def normal(key: np.ndarray, step: np.ndarray, stream: int, size: int) -> np.ndarray:
-    """Standard normal floats via Box-Muller. Shapes as `uniform`: returns [N, size] float64."""
-    u = uniform(key, step, stream, 2 * size)
-    radius = np.sqrt(-2.0 * np.log1p(-u[:, :size]))  # 1 - u is in (0, 1]: log is finite
-    return radius * np.cos(2.0 * np.pi * u[:, size:])
+    """Standard normal floats via Box-Muller, both outputs of each pair used. Shapes as
+    `uniform`: returns [N, size] float64."""
+    pairs = (size + 1) // 2
+    u = uniform(key, step, stream, 2 * pairs)
+    radius = np.sqrt(-2.0 * np.log1p(-u[:, :pairs]))  # 1 - u is in (0, 1]: log is finite
+    angle = 2.0 * np.pi * u[:, pairs:]
+    return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)], axis=1)[:, :size]
 
 
 class StepNoise:
