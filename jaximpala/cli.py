@@ -13,6 +13,7 @@ import sys
 # bench target name -> module with `add_arguments(parser)` and `run(args) -> int`.
 BENCHMARKS = {
     "losses": "jaximpala.bench.losses",
+    "sim": "jaximpala.bench.sim",
 }
 
 

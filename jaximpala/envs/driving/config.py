@@ -1,0 +1,228 @@
+"""Typed, validated configuration of the driving simulator, and its named presets.
+
+Every field is checked on construction and a bad value raises `ValueError` naming the field
+(`driving.num_lanes_max must be in [1, 4], got 7`). Sizes that follow from the config
+(`max_vehicles`, `state_size`, ...) are functions of it, never stored back into it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+G = 9.81  # m/s^2
+
+ROAD_CONDITIONS = ("dry", "wet", "icy")
+# Tyre-road friction coefficient ranges per road condition, sampled per episode.
+FRICTION_RANGES = {"dry": (0.8, 1.0), "wet": (0.4, 0.6), "icy": (0.1, 0.2)}
+
+REWARD_TERMS = (
+    "progress",
+    "goal",
+    "collision",
+    "offroad",
+    "speeding",
+    "unsignalled_lane_change",
+    "solid_line",
+    "crosswalk_yield",
+    "jerk",
+    "lateral_acceleration",
+    "steering_rate",
+)
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"driving.{name} must be in [{low}, {high}], got {value!r}")
+
+
+def _check_int_range(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"driving.{name} must be an integer in [{low}, {high}], got {value!r}")
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ValueError(f"driving.{name} must be a finite number > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """Weight of each named reward objective; the step reward is sum(weight * term)."""
+
+    progress: float = 0.05  # per metre of progress along the route
+    goal: float = 10.0
+    collision: float = -10.0
+    offroad: float = -10.0
+    speeding: float = -0.5  # per step, times the relative excess over the limit
+    unsignalled_lane_change: float = -1.0
+    solid_line: float = -1.0
+    crosswalk_yield: float = -2.0
+    jerk: float = -0.005  # times (jerk / 10 m/s^3)^2
+    lateral_acceleration: float = -0.005  # times (a_lat / 4 m/s^2)^2
+    steering_rate: float = -0.005  # times (steering rate / max rate)^2
+
+    def __post_init__(self) -> None:
+        for name in REWARD_TERMS:
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value)):
+                raise ValueError(f"driving.reward.{name} must be a finite number, got {value!r}")
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: float(getattr(self, name)) for name in REWARD_TERMS}
+
+
+@dataclass(frozen=True)
+class DrivingConfig:
+    """All knobs of the simulator. Difficulty knobs are ranges sampled per episode."""
+
+    # Road geometry.
+    route_length: float = 400.0  # metres from start to goal
+    num_lanes_min: int = 1
+    num_lanes_max: int = 4
+    lane_width_min: float = 3.2
+    lane_width_max: float = 3.8
+    max_curvature: float = 0.02  # 1/m; 0.02 is a 50 m radius
+    speed_limit_min: float = 11.0  # m/s
+    speed_limit_max: float = 25.0
+    # Road condition: probabilities of dry / wet / icy.
+    condition_probs: tuple[float, float, float] = (0.6, 0.3, 0.1)
+    # Terrain.
+    max_slope: float = 0.06  # road grade (rise over run)
+    max_roughness: float = 0.5  # std of the acceleration noise, m/s^2
+    # Visibility.
+    sensor_range_min: float = 30.0
+    sensor_range_max: float = 50.0
+    max_sensor_noise: float = 0.02  # std of lidar noise, fraction of lidar_max_range
+    # Traffic and pedestrians (densities in [0, 1] scale the maximum counts).
+    traffic_density: float = 0.5
+    pedestrian_density: float = 0.5
+    max_traffic: int = 40
+    max_pedestrians: int = 20
+    crosswalks_max: int = 3
+    jaywalk_prob: float = 0.2
+    # Episode.
+    dt: float = 0.1
+    max_episode_steps: int = 1000
+    # Observation.
+    camera: bool = True
+    lidar: bool = True
+    state: bool = True
+    camera_size: int = 64
+    camera_meters_per_pixel: float = 0.75
+    num_lidar_rays: int = 64
+    lidar_max_range: float = 50.0
+    reward: RewardWeights = field(default_factory=RewardWeights)
+
+    def __post_init__(self) -> None:
+        _check_positive("route_length", self.route_length)
+        if self.route_length > 5000:
+            raise ValueError(f"driving.route_length must be <= 5000, got {self.route_length}")
+        _check_int_range("num_lanes_min", self.num_lanes_min, 1, 4)
+        _check_int_range("num_lanes_max", self.num_lanes_max, 1, 4)
+        if self.num_lanes_min > self.num_lanes_max:
+            raise ValueError(
+                f"driving.num_lanes_min ({self.num_lanes_min}) must be <= "
+                f"driving.num_lanes_max ({self.num_lanes_max})"
+            )
+        _check_range("lane_width_min", self.lane_width_min, 2.5, 5.0)
+        _check_range("lane_width_max", self.lane_width_max, self.lane_width_min, 5.0)
+        _check_range("max_curvature", self.max_curvature, 0.0, 0.05)
+        _check_range("speed_limit_min", self.speed_limit_min, 3.0, 40.0)
+        _check_range("speed_limit_max", self.speed_limit_max, self.speed_limit_min, 40.0)
+        probs = self.condition_probs
+        if (
+            len(probs) != 3
+            or not all(isinstance(p, int | float) and math.isfinite(p) and p >= 0 for p in probs)
+            or not math.isclose(sum(probs), 1.0, abs_tol=1e-6)
+        ):
+            raise ValueError(
+                "driving.condition_probs must be 3 non-negative numbers (dry, wet, icy) "
+                f"summing to 1, got {probs!r}"
+            )
+        _check_range("max_slope", self.max_slope, 0.0, 0.15)
+        _check_range("max_roughness", self.max_roughness, 0.0, 3.0)
+        _check_range("sensor_range_min", self.sensor_range_min, 5.0, self.lidar_max_range)
+        _check_range(
+            "sensor_range_max", self.sensor_range_max, self.sensor_range_min, self.lidar_max_range
+        )
+        _check_range("max_sensor_noise", self.max_sensor_noise, 0.0, 0.5)
+        _check_range("traffic_density", self.traffic_density, 0.0, 1.0)
+        _check_range("pedestrian_density", self.pedestrian_density, 0.0, 1.0)
+        _check_int_range("max_traffic", self.max_traffic, 0, 200)
+        _check_int_range("max_pedestrians", self.max_pedestrians, 0, 100)
+        _check_int_range("crosswalks_max", self.crosswalks_max, 0, 10)
+        _check_range("jaywalk_prob", self.jaywalk_prob, 0.0, 1.0)
+        _check_range("dt", self.dt, 0.01, 0.5)
+        _check_int_range("max_episode_steps", self.max_episode_steps, 1, 100_000)
+        for name in ("camera", "lidar", "state"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"driving.{name} must be a bool, got {getattr(self, name)!r}")
+        if not (self.camera or self.lidar or self.state):
+            raise ValueError("driving.camera, driving.lidar and driving.state are all off")
+        _check_int_range("camera_size", self.camera_size, 16, 512)
+        _check_range("camera_meters_per_pixel", self.camera_meters_per_pixel, 0.05, 2.0)
+        _check_int_range("num_lidar_rays", self.num_lidar_rays, 4, 1024)
+        _check_range("lidar_max_range", self.lidar_max_range, 5.0, 200.0)
+        if not isinstance(self.reward, RewardWeights):
+            raise ValueError(f"driving.reward must be a RewardWeights, got {self.reward!r}")
+
+    def replace(self, **changes) -> DrivingConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def num_traffic(config: DrivingConfig) -> int:
+    """Vehicles per episode other than the ego (slots in the [N, M] traffic arrays)."""
+    return round(config.traffic_density * config.max_traffic)
+
+
+def num_pedestrians(config: DrivingConfig) -> int:
+    """Pedestrians per episode (slots in the [N, P] pedestrian arrays)."""
+    return round(config.pedestrian_density * config.max_pedestrians)
+
+
+def max_road_length(config: DrivingConfig) -> float:
+    """Length of the road grids: the route plus room for traffic around the goal."""
+    return config.route_length + 300.0
+
+
+PRESETS: dict[str, DrivingConfig] = {
+    "easy": DrivingConfig(
+        num_lanes_min=2,
+        max_curvature=0.008,
+        speed_limit_min=11.0,
+        speed_limit_max=16.0,
+        condition_probs=(1.0, 0.0, 0.0),
+        max_slope=0.02,
+        max_roughness=0.1,
+        sensor_range_min=45.0,
+        sensor_range_max=50.0,
+        max_sensor_noise=0.0,
+        traffic_density=0.2,
+        pedestrian_density=0.2,
+        jaywalk_prob=0.0,
+        route_length=300.0,
+    ),
+    "default": DrivingConfig(),
+    "hard": DrivingConfig(
+        max_curvature=0.03,
+        condition_probs=(0.3, 0.4, 0.3),
+        max_slope=0.1,
+        max_roughness=1.0,
+        sensor_range_min=20.0,
+        sensor_range_max=40.0,
+        max_sensor_noise=0.05,
+        traffic_density=0.8,
+        pedestrian_density=0.8,
+        jaywalk_prob=0.4,
+        route_length=600.0,
+    ),
+}
+
+
+def preset(name: str, **overrides) -> DrivingConfig:
+    """The named preset (`easy`, `default`, `hard`), with field overrides applied."""
+    if name not in PRESETS:
+        raise ValueError(f"driving.preset must be one of {sorted(PRESETS)}, got {name!r}")
+    return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]

@@ -1,0 +1,87 @@
+"""Reward: a weighted sum of named objectives, every term reported each step.
+
+Raw terms (before weighting), all [N] float64:
+  progress                 metres moved along the route this step
+  goal                     1 on reaching the goal
+  collision, offroad       1 on the step it happens (the episode ends)
+  speeding                 relative excess over the speed limit, max(0, |v| - limit) / limit
+  unsignalled_lane_change  1 when the ego's centre enters another lane without the matching
+                           turn signal on
+  solid_line               1 when the ego's centre crosses a solid lane divider
+  crosswalk_yield          1 per step moving (> 0.5 m/s) through a crosswalk that a pedestrian
+                           is crossing
+  jerk                     (change of longitudinal acceleration per second / 10 m/s^3)^2
+  lateral_acceleration     (lateral acceleration / 4 m/s^2)^2
+  steering_rate            (front wheel angle rate / maximum rate)^2
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from jaximpala.envs.driving.config import REWARD_TERMS, RewardWeights
+
+SIGNAL_NONE, SIGNAL_LEFT, SIGNAL_RIGHT = 0, 1, 2
+YIELD_SPEED = 0.5
+
+
+@dataclass
+class Events:
+    """Per-step facts the reward is computed from; every field [N]."""
+
+    progress: np.ndarray
+    goal: np.ndarray  # bool
+    collision: np.ndarray  # bool
+    offroad: np.ndarray  # bool
+    speed: np.ndarray
+    speed_limit: np.ndarray
+    old_lane: np.ndarray  # int
+    new_lane: np.ndarray  # int
+    signal: np.ndarray  # int: SIGNAL_*
+    solid_here: np.ndarray  # bool: dividers are solid at the ego
+    in_occupied_crosswalk: np.ndarray  # bool
+    jerk: np.ndarray
+    lateral_accel: np.ndarray
+    steer_rate: np.ndarray
+    max_steer_rate: float
+
+
+def terms(events: Events) -> dict[str, np.ndarray]:
+    """Raw reward terms, each [N] float64, keyed by REWARD_TERMS."""
+    direction = np.sign(events.new_lane - events.old_lane)
+    changed = direction != 0
+    signalled = ((direction > 0) & (events.signal == SIGNAL_LEFT)) | (
+        (direction < 0) & (events.signal == SIGNAL_RIGHT)
+    )
+    excess = np.maximum(np.abs(events.speed) - events.speed_limit, 0.0)
+    return {
+        "progress": events.progress,
+        "goal": events.goal.astype(np.float64),
+        "collision": events.collision.astype(np.float64),
+        "offroad": events.offroad.astype(np.float64),
+        "speeding": excess / events.speed_limit,
+        "unsignalled_lane_change": (changed & ~signalled).astype(np.float64),
+        "solid_line": (changed & events.solid_here).astype(np.float64),
+        "crosswalk_yield": (
+            events.in_occupied_crosswalk & (np.abs(events.speed) > YIELD_SPEED)
+        ).astype(np.float64),
+        "jerk": (events.jerk / 10.0) ** 2,
+        "lateral_acceleration": (events.lateral_accel / 4.0) ** 2,
+        "steering_rate": (events.steer_rate / events.max_steer_rate) ** 2,
+    }
+
+
+def weighted(raw: dict[str, np.ndarray], weights: RewardWeights) -> dict[str, np.ndarray]:
+    """Each term times its weight; the reward is the sum of the returned arrays."""
+    w = weights.as_dict()
+    return {name: w[name] * raw[name] for name in REWARD_TERMS}
+
+
+def total(contributions: dict[str, np.ndarray]) -> np.ndarray:
+    """[N] reward: the sum of the weighted terms, in REWARD_TERMS order."""
+    result = np.zeros_like(contributions[REWARD_TERMS[0]])
+    for name in REWARD_TERMS:
+        result = result + contributions[name]
+    return result

@@ -1,0 +1,399 @@
+"""The batched simulator core: N driving worlds stepped together in whole-array operations.
+
+`DrivingSim` owns the state of N envs (a leading env axis on every array) and knows nothing
+of gymnasium: `reset(env_ids, episode_seeds)` starts fresh scenarios in some slots, `step`
+advances all slots, `observe` returns the observation dict. The gymnasium single env is this
+core with N=1 and the vector env is the same core with N slots.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaximpala.envs.driving import camera as camera_mod
+from jaximpala.envs.driving import lidar as lidar_mod
+from jaximpala.envs.driving import noise, pedestrians, reward, scenario, spaces, traffic
+from jaximpala.envs.driving.collision import ego_hits
+from jaximpala.envs.driving.config import DrivingConfig, num_pedestrians, num_traffic
+from jaximpala.envs.driving.dynamics import EgoParams, EgoState, Kinematics, step_ego
+from jaximpala.envs.driving.lanes import lane_center, lane_of, road_half_width
+
+# Noise stream ids: one per use, so uses within a step draw independent numbers (pedestrians
+# and traffic own streams 20-39).
+_STREAM_ROUGHNESS, _STREAM_LIDAR = 1, 4
+CURVATURE_LOOKAHEAD = 30.0
+_SCENARIO_ARRAYS = (
+    "noise_key", "curvature", "slope", "solid", "num_lanes", "lane_width", "speed_limit",
+    "condition", "friction", "roughness", "sensor_range", "sensor_noise", "goal_s",
+    "crosswalk_s",
+)
+INFO_FLAGS = ("collision", "offroad", "goal_reached")
+
+
+class DrivingSim:
+    """N driving worlds. Call `reset` on every slot before the first `step`."""
+
+    def __init__(self, config: DrivingConfig, num_envs: int, ego: EgoParams | None = None):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.config = config
+        self.num_envs = num_envs
+        self.ego_params = ego or EgoParams()
+        self.camera_geometry = camera_mod.CameraGeometry(
+            config.camera_size, config.camera_meters_per_pixel
+        )
+        self.ray_angles = lidar_mod.ray_angles(config.num_lidar_rays)
+        self._ray_scratch = None  # lidar buffers, made on first use
+        self._camera_scratch = None
+        self._allocate()
+
+    # ----------------------------------------------------------------------------- state
+    def _allocate(self) -> None:
+        n, m, p = self.num_envs, num_traffic(self.config), num_pedestrians(self.config)
+        template = scenario.generate(self.config, [0])  # shapes and dtypes of one scenario
+        self.road = {
+            name: np.zeros((n, *getattr(template, name).shape[1:]),
+                           getattr(template, name).dtype)
+            for name in _SCENARIO_ARRAYS
+        }
+        zeros = lambda dtype=np.float64: np.zeros(n, dtype)
+        self.ego = EgoState(s=zeros(), d=zeros(), heading=zeros(), speed=zeros(),
+                            steer=zeros(), gear=zeros(np.int64))
+        self.kinematics = Kinematics(progress=zeros(), accel=zeros(), lateral_accel=zeros(),
+                                     yaw_rate=zeros(), steer_rate=zeros())
+        self.prev_controls = np.zeros((n, 3))
+        self.signal = zeros(np.int64)
+        self.steps = zeros(np.int64)
+        self.episode_return = zeros()
+        self.started = zeros(bool)  # slots that have had a reset
+        self._crosswalks = None  # crosswalk status of the current state, once computed
+        self.traffic = traffic.Traffic(**{
+            f: np.zeros((n, m), template.traffic[f].dtype if f in template.traffic else
+                        np.float64)
+            for f in traffic.TRAFFIC_FIELDS
+        })
+        self.peds = pedestrians.Pedestrians(
+            s=np.zeros((n, p)), d=np.zeros((n, p)), side=np.ones((n, p)),
+            speed=np.ones((n, p)), start_rate=np.zeros((n, p)),
+            phase=np.zeros((n, p), np.int64),
+        )
+
+    def reset(self, env_ids: np.ndarray, episode_seeds: list[int]) -> None:
+        """Start fresh episodes in slots `env_ids` ([K] ints) from `episode_seeds` ([K])."""
+        env_ids = np.asarray(env_ids, dtype=np.int64)
+        if env_ids.size == 0:
+            return
+        new = scenario.generate(self.config, episode_seeds)
+        for name in _SCENARIO_ARRAYS:
+            self.road[name][env_ids] = getattr(new, name)
+        lanes, width = new.num_lanes, new.lane_width
+        ego_d = lane_center(new.ego_lane, lanes, width)
+        self.ego.s[env_ids] = scenario.EGO_START_S
+        self.ego.d[env_ids] = ego_d
+        self.ego.heading[env_ids] = 0.0
+        self.ego.speed[env_ids] = new.ego_speed
+        self.ego.steer[env_ids] = 0.0
+        self.ego.gear[env_ids] = 2
+        for field in Kinematics.__dataclass_fields__:
+            getattr(self.kinematics, field)[env_ids] = 0.0
+        self.prev_controls[env_ids] = 0.0
+        self.signal[env_ids] = 0
+        self.steps[env_ids] = 0
+        self.episode_return[env_ids] = 0.0
+        self.started[env_ids] = True
+        self._crosswalks = None
+        t = new.traffic
+        for field in traffic.TRAFFIC_FIELDS:
+            if field in t:
+                getattr(self.traffic, field)[env_ids] = t[field]
+        self.traffic.d[env_ids] = lane_center(t["lane"], lanes[:, None], width[:, None])
+        self.traffic.accel[env_ids] = 0.0
+        self.traffic.cooldown[env_ids] = traffic.LANE_CHANGE_COOLDOWN
+        ped = new.pedestrians
+        half = road_half_width(lanes, width)
+        self.peds.s[env_ids] = ped["s"]
+        self.peds.side[env_ids] = ped["side"]
+        self.peds.d[env_ids] = pedestrians.kerb_offset(ped["side"], half)
+        self.peds.speed[env_ids] = ped["speed"]
+        self.peds.start_rate[env_ids] = ped["start_rate"]
+        self.peds.phase[env_ids] = pedestrians.WAITING
+
+    def _require_started(self) -> None:
+        if not self.started.all():
+            missing = np.flatnonzero(~self.started).tolist()
+            raise RuntimeError(f"env slots {missing} were never reset: call reset first")
+
+    # ------------------------------------------------------------------------ road lookups
+    def _grid(self, name: str, s: np.ndarray) -> np.ndarray:
+        """Road grid `name` sampled at arc lengths s ([N] or [N, K])."""
+        grid = self.road[name]
+        index = np.clip((s / scenario.GRID_STEP).astype(np.int64), 0, grid.shape[1] - 1)
+        rows = np.arange(self.num_envs).reshape((-1,) + (1,) * (s.ndim - 1))
+        return grid[rows, index]
+
+    def _half_width(self) -> np.ndarray:
+        return road_half_width(self.road["num_lanes"], self.road["lane_width"])
+
+    def _crosswalk_status(self):
+        """Per env [N]: distance to the next crosswalk, whether it is occupied, and whether the
+        ego is inside an occupied crosswalk. Cached until the state changes (step or reset):
+        the reward and the observation of one step both need it."""
+        if self._crosswalks is None:
+            self._crosswalks = self._compute_crosswalk_status()
+        return self._crosswalks
+
+    def _compute_crosswalk_status(self):
+        cs = self.road["crosswalk_s"]  # [N, C]
+        if cs.shape[1] == 0:
+            zero = np.zeros(self.num_envs)
+            return zero + np.inf, zero.astype(bool), zero.astype(bool)
+        on_road = pedestrians.on_road(self.peds, self._half_width())  # [N, P]
+        near = np.abs(self.peds.s[:, None, :] - cs[:, :, None]) < (
+            camera_mod.CROSSWALK_HALF_WIDTH + 0.5
+        )
+        occupied = (near & on_road[:, None, :]).any(axis=2)  # [N, C]
+        half_length = 0.5 * self.ego_params.length
+        front, back = self.ego.s + half_length, self.ego.s - half_length
+        half_cw = camera_mod.CROSSWALK_HALF_WIDTH
+        inside = (cs - half_cw < front[:, None]) & (cs + half_cw > back[:, None])
+        ahead = cs + half_cw > back[:, None]
+        first = np.argmax(ahead, axis=1)
+        has_next = ahead.any(axis=1)
+        next_cs = cs[np.arange(self.num_envs), first]
+        distance = np.where(has_next, np.maximum(next_cs - half_cw - front, 0.0), np.inf)
+        next_occupied = has_next & occupied[np.arange(self.num_envs), first]
+        return distance, next_occupied, (inside & occupied).any(axis=1)
+
+    # -------------------------------------------------------------------------------- step
+    def step(self, steer, throttle, brake, gear, signal):
+        """Advance every slot one step with validated, clipped controls ([N] each).
+
+        Returns (reward [N], terminated [N] bool, truncated [N] bool, info dict of [N])."""
+        self._require_started()
+        cfg, road = self.config, self.road
+        dt = cfg.dt
+        ego_old = self.ego
+        half_width = self._half_width()
+        lanes, width = road["num_lanes"], road["lane_width"]
+        old_lane = lane_of(ego_old.d, lanes, width)
+        step_noise = noise.StepNoise(road["noise_key"], self.steps)
+        accel_noise = (
+            road["roughness"]
+            * step_noise.normal(_STREAM_ROUGHNESS, 1)[:, 0]
+            * np.minimum(np.abs(ego_old.speed) / 5.0, 1.0)
+        )
+        prev_accel = self.kinematics.accel
+        ego, kin = step_ego(
+            ego_old, steer, throttle, brake, gear,
+            self._grid("curvature", ego_old.s), self._grid("slope", ego_old.s),
+            road["friction"], accel_noise, self.ego_params, dt,
+        )
+        self.ego, self.kinematics = ego, kin
+
+        if self.peds.s.shape[1] > 0:
+            self.peds = pedestrians.step(
+                self.peds, half_width, road["crosswalk_s"], ego.s, cfg.jaywalk_prob,
+                self._vehicle_boxes(), step_noise, dt,
+            )
+        if self.traffic.s.shape[1] > 0:
+            self.traffic = traffic.step(
+                self.traffic, self._obstacles(), lanes, width,
+                self._grid("solid", self.traffic.s), ego.s, self.steps, step_noise, dt,
+            )
+
+        self._crosswalks = None  # the world moved
+        collision = self._ego_collides()
+        offroad = (np.abs(ego.d) > half_width) | (ego.s < 0.0)
+        goal = ego.s >= road["goal_s"]
+        new_lane = lane_of(ego.d, lanes, width)
+        _, _, in_occupied = self._crosswalk_status()
+        events = reward.Events(
+            progress=kin.progress, goal=goal, collision=collision, offroad=offroad,
+            speed=ego.speed, speed_limit=road["speed_limit"], old_lane=old_lane,
+            new_lane=new_lane, signal=signal, solid_here=self._grid("solid", ego.s),
+            in_occupied_crosswalk=in_occupied, jerk=(kin.accel - prev_accel) / dt,
+            lateral_accel=kin.lateral_accel, steer_rate=kin.steer_rate,
+            max_steer_rate=self.ego_params.max_steer_rate,
+        )
+        contributions = reward.weighted(reward.terms(events), cfg.reward)
+        rewards = reward.total(contributions)
+
+        self.prev_controls = np.stack([steer, throttle, brake], axis=1)
+        self.signal = signal
+        self.steps = self.steps + 1
+        self.episode_return = self.episode_return + rewards
+        terminated = collision | offroad | goal
+        truncated = (self.steps >= cfg.max_episode_steps) & ~terminated
+        info = {f"reward/{name}": value for name, value in contributions.items()}
+        info.update(collision=collision, offroad=offroad, goal_reached=goal,
+                    is_success=goal.copy(), speed=ego.speed.copy(),
+                    episode_return=self.episode_return.copy(),
+                    episode_length=self.steps.copy())
+        return rewards, terminated, truncated, info
+
+    def _vehicle_boxes(self) -> dict[str, np.ndarray]:
+        """Road-aligned boxes of the ego (with its rotated extent) and traffic, [N, 1 + M]."""
+        ego, params, t = self.ego, self.ego_params, self.traffic
+        cos, sin = np.abs(np.cos(ego.heading)), np.abs(np.sin(ego.heading))
+        hl, hw = 0.5 * params.length, 0.5 * params.width
+        return {
+            "s": np.concatenate([ego.s[:, None], t.s], axis=1),
+            "d": np.concatenate([ego.d[:, None], t.d], axis=1),
+            "half_length": np.concatenate([(hl * cos + hw * sin)[:, None], 0.5 * t.length], 1),
+            "half_width": np.concatenate([(hl * sin + hw * cos)[:, None], 0.5 * t.width], 1),
+            "speed": np.concatenate([ego.speed[:, None], t.speed], axis=1),
+            "valid": np.concatenate([np.ones((self.num_envs, 1), bool), t.active], axis=1),
+        }
+
+    def _obstacles(self) -> dict[str, np.ndarray]:
+        """Non-traffic objects traffic must not run into: the ego (in the lanes its body
+        covers) and pedestrians on the road (in their lane and the lane they walk into)."""
+        lanes, width = self.road["num_lanes"][:, None], self.road["lane_width"][:, None]
+        ego = self.ego
+        half_w = 0.5 * self.ego_params.width
+        ego_lanes = np.stack([lane_of(ego.d - half_w, lanes[:, 0], width[:, 0]),
+                              lane_of(ego.d + half_w, lanes[:, 0], width[:, 0])], axis=1)
+        on_road = pedestrians.on_road(self.peds, self._half_width())
+        ped_lanes = np.concatenate([
+            lane_of(self.peds.d, lanes, width),
+            lane_of(self.peds.d + 1.5 * self.peds.side, lanes, width),
+        ], axis=1)
+        n = self.num_envs
+        return {
+            "s": np.concatenate([np.repeat(ego.s[:, None], 2, 1),
+                                 np.tile(self.peds.s, 2)], axis=1),
+            "lane": np.concatenate([ego_lanes, ped_lanes], axis=1),
+            "speed": np.concatenate([np.repeat(np.maximum(ego.speed, 0.0)[:, None], 2, 1),
+                                     np.zeros((n, 2 * self.peds.s.shape[1]))], axis=1),
+            "half_length": np.concatenate([
+                np.full((n, 2), 0.5 * self.ego_params.length),
+                np.full((n, 2 * self.peds.s.shape[1]), 0.5 * pedestrians.SIZE)], axis=1),
+            "valid": np.concatenate([np.ones((n, 2), bool), np.tile(on_road, 2)], axis=1),
+            "passable": np.concatenate([np.zeros((n, 2), bool), np.ones_like(ped_lanes, bool)],
+                                       axis=1),
+        }
+
+    def _ego_collides(self) -> np.ndarray:
+        ego, params = self.ego, self.ego_params
+        half = (0.5 * params.length, 0.5 * params.width)
+        hit = ego_hits(
+            ego.s, ego.d, ego.heading, half, self.traffic.s, self.traffic.d,
+            self.traffic.heading(self.road["num_lanes"], self.road["lane_width"]),
+            (0.5 * self.traffic.length, 0.5 * self.traffic.width), self.traffic.active,
+        )
+        ped_half = 0.5 * pedestrians.SIZE
+        hit |= ego_hits(
+            ego.s, ego.d, ego.heading, half, self.peds.s, self.peds.d,
+            np.zeros_like(self.peds.s), (ped_half, ped_half),
+            np.ones(self.peds.s.shape, bool),
+        )
+        return hit
+
+    # ------------------------------------------------------------------------- observation
+    def observe(self) -> dict[str, np.ndarray]:
+        """Fresh observation arrays: camera [N, H, W, 5] uint8, lidar [N, R] float32,
+        state [N, len(STATE_FIELDS)] float32 (keys switched off in config are absent)."""
+        self._require_started()
+        cfg = self.config
+        obs = {}
+        if cfg.camera:
+            scene = self._scene_for(self.camera_geometry)
+            if self._camera_scratch is None:
+                size = self.config.camera_size
+                self._camera_scratch = camera_mod.CodeScratch((self.num_envs, size, size))
+            obs["camera"] = camera_mod.rasterise(
+                scene, self.camera_geometry, scratch=self._camera_scratch
+            )
+        if cfg.lidar:
+            obs["lidar"] = self._lidar()
+        if cfg.state:
+            obs["state"] = self._state_vector()
+        return obs
+
+    def _scene_for(self, geometry: camera_mod.CameraGeometry) -> camera_mod.Scene:
+        """What a camera with this pixel grid sees of the current state."""
+        rows_s = self.ego.s[:, None] + geometry.row_offsets()[None, :]
+        return camera_mod.Scene(
+            ego_s=self.ego.s, ego_d=self.ego.d, ego_heading=self.ego.heading,
+            ego_half=(0.5 * self.ego_params.length, 0.5 * self.ego_params.width),
+            half_width=self._half_width(), num_lanes=self.road["num_lanes"],
+            lane_width=self.road["lane_width"], goal_s=self.road["goal_s"],
+            solid_rows=self._grid("solid", rows_s), crosswalk_s=self.road["crosswalk_s"],
+            traffic_s=self.traffic.s, traffic_d=self.traffic.d,
+            traffic_half_length=0.5 * self.traffic.length,
+            traffic_half_width=0.5 * self.traffic.width, traffic_active=self.traffic.active,
+            ped_s=self.peds.s, ped_d=self.peds.d,
+        )
+
+    def _lidar(self) -> np.ndarray:
+        ego, t, p = self.ego, self.traffic, self.peds
+        n, m = t.s.shape
+        boxes = []
+        if m > 0:
+            pick = lidar_mod.nearest(t.s - ego.s[:, None], t.d - ego.d[:, None], t.active,
+                                     min(lidar_mod.NEAREST_VEHICLES, m))
+            take = lambda a: np.take_along_axis(a, pick, axis=1)
+            heading = t.heading(self.road["num_lanes"], self.road["lane_width"])
+            boxes.append(dict(s=take(t.s), d=take(t.d), heading=take(heading),
+                              half_length=take(0.5 * t.length), half_width=take(0.5 * t.width),
+                              valid=take(t.active)))
+        if p.s.shape[1] > 0:
+            valid = np.ones(p.s.shape, bool)
+            pick = lidar_mod.nearest(p.s - ego.s[:, None], p.d - ego.d[:, None], valid,
+                                     min(lidar_mod.NEAREST_PEDESTRIANS, p.s.shape[1]))
+            take = lambda a: np.take_along_axis(a, pick, axis=1)
+            half = np.full(pick.shape, 0.5 * pedestrians.SIZE)
+            boxes.append(dict(s=take(p.s), d=take(p.d), heading=np.zeros(pick.shape),
+                              half_length=half, half_width=half, valid=np.ones(pick.shape, bool)))
+        keys = ("s", "d", "heading", "half_length", "half_width", "valid")
+        merged = {
+            k: np.concatenate([b[k] for b in boxes], axis=1) if boxes
+            else np.zeros((n, 0), bool if k == "valid" else np.float64)
+            for k in keys
+        }
+        r = self.config.num_lidar_rays
+        noise_std = self.road["sensor_noise"] * self.config.lidar_max_range
+        if noise_std.any():
+            sensor_noise = noise.normal(self.road["noise_key"], self.steps, _STREAM_LIDAR, r)
+            sensor_noise *= noise_std[:, None]
+        else:  # noiseless sensors (e.g. the easy preset) skip the draw
+            sensor_noise = np.zeros((n, r))
+        shape = (n, merged["s"].shape[1], r)
+        if self._ray_scratch is None or self._ray_scratch.shape != shape:
+            self._ray_scratch = lidar_mod.RayScratch(shape)
+        return lidar_mod.scan(ego.s, ego.d, ego.heading, self._half_width(), merged,
+                              self.road["sensor_range"], sensor_noise,
+                              self.config.lidar_max_range, self.ray_angles, self._ray_scratch)
+
+    def _state_vector(self) -> np.ndarray:
+        n, ego, road = self.num_envs, self.ego, self.road
+        lanes, width = road["num_lanes"], road["lane_width"]
+        lane = lane_of(ego.d, lanes, width)
+        crosswalk_distance, crosswalk_occupied, _ = self._crosswalk_status()
+        one_hot = lambda index: np.eye(3)[index]
+        columns = [
+            ego.speed[:, None] / 30.0,
+            ego.heading[:, None],
+            ((ego.d - lane_center(lane, lanes, width)) / width)[:, None],
+            (ego.d / self._half_width())[:, None],
+            self.kinematics.yaw_rate[:, None],
+            self.prev_controls,
+            one_hot(ego.gear),
+            one_hot(self.signal),
+            ((road["goal_s"] - ego.s) / self.config.route_length)[:, None],
+            road["speed_limit"][:, None] / 30.0,
+            one_hot(road["condition"]),
+            50.0 * self._grid("curvature", ego.s)[:, None],
+            50.0 * self._grid("curvature", ego.s + CURVATURE_LOOKAHEAD)[:, None],
+            (lane / np.maximum(lanes - 1, 1))[:, None],
+            lanes[:, None] / 4.0,
+            width[:, None] / 4.0,
+            np.minimum(crosswalk_distance / 100.0, 1.0)[:, None],
+            crosswalk_occupied[:, None],
+            ego.steer[:, None] / self.ego_params.max_steer,
+            self.kinematics.accel[:, None] / 10.0,
+            self._grid("solid", ego.s)[:, None],
+        ]
+        state = np.concatenate(columns, axis=1, dtype=np.float32)
+        assert state.shape == (n, spaces.state_size())
+        return np.clip(state, -spaces.STATE_BOUND, spaces.STATE_BOUND, out=state)

@@ -1,0 +1,99 @@
+"""Observation and action spaces, action validation, and the `state` feature layout.
+
+Actions: `continuous` Box(3) = (steering in [-1, 1], throttle in [0, 1], brake in [0, 1]);
+`discrete` MultiDiscrete([3, 3]) = (gear: 0 reverse, 1 neutral, 2 drive; turn signal:
+0 off, 1 left, 2 right). Out-of-range continuous values are clipped to the box and
+out-of-range discrete values are clipped to the valid range; NaN or inf raise ValueError.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from jaximpala.envs.driving.camera import CHANNELS
+from jaximpala.envs.driving.config import DrivingConfig
+
+STATE_FIELDS = (
+    "speed",  # m/s / 30, signed
+    "heading_error",  # rad, car vs road tangent
+    "lane_offset",  # from the current lane centre, in lane widths
+    "road_offset",  # from the road centre, in road half widths
+    "yaw_rate",  # rad/s
+    "prev_steer", "prev_throttle", "prev_brake",  # previous continuous controls
+    "gear_reverse", "gear_neutral", "gear_drive",
+    "signal_off", "signal_left", "signal_right",
+    "goal_distance",  # metres to go / route length
+    "speed_limit",  # m/s / 30
+    "friction_dry", "friction_wet", "friction_icy",
+    "curvature",  # road curvature here, 1/m * 50
+    "curvature_ahead",  # road curvature 30 m ahead, 1/m * 50
+    "lane_index",  # 0 (rightmost) .. 1 (leftmost)
+    "num_lanes",  # / 4
+    "lane_width",  # m / 4
+    "crosswalk_distance",  # metres to the next crosswalk / 100, capped at 1
+    "crosswalk_occupied",  # 1 if a pedestrian is crossing it
+    "steer_angle",  # front wheel angle / max
+    "accel",  # longitudinal acceleration / 10 m/s^2
+    "solid_divider",  # 1 where lane dividers are solid here
+)
+
+
+STATE_BOUND = 10.0  # state features are scaled to O(1) and clipped to +-STATE_BOUND
+
+
+def state_size() -> int:
+    return len(STATE_FIELDS)
+
+
+def observation_space(config: DrivingConfig) -> gym.spaces.Dict:
+    spaces = {}
+    if config.camera:
+        shape = (config.camera_size, config.camera_size, len(CHANNELS))
+        spaces["camera"] = gym.spaces.Box(0, 255, shape, np.uint8)
+    if config.lidar:
+        spaces["lidar"] = gym.spaces.Box(0.0, 1.0, (config.num_lidar_rays,), np.float32)
+    if config.state:
+        spaces["state"] = gym.spaces.Box(
+            -STATE_BOUND, STATE_BOUND, (state_size(),), np.float32
+        )
+    return gym.spaces.Dict(spaces)
+
+
+def action_space() -> gym.spaces.Dict:
+    return gym.spaces.Dict(
+        {
+            "continuous": gym.spaces.Box(
+                np.array([-1.0, 0.0, 0.0], np.float32), np.array([1.0, 1.0, 1.0], np.float32)
+            ),
+            "discrete": gym.spaces.MultiDiscrete([3, 3]),
+        }
+    )
+
+
+def parse_actions(action: dict, num_envs: int) -> tuple[np.ndarray, ...]:
+    """Validate and clip a batched action dict: continuous [N, 3], discrete [N, 2].
+
+    Returns (steer, throttle, brake, gear, signal), each [N]."""
+    if not isinstance(action, dict) or set(action) != {"continuous", "discrete"}:
+        raise ValueError(
+            "action must be a dict with keys 'continuous' and 'discrete', got "
+            f"{type(action).__name__} {sorted(action) if isinstance(action, dict) else ''}"
+        )
+    continuous = np.asarray(action["continuous"], dtype=np.float64)
+    discrete = np.asarray(action["discrete"])
+    if continuous.shape != (num_envs, 3):
+        raise ValueError(f"action['continuous'] must have shape {(num_envs, 3)}, "
+                         f"got {continuous.shape}")
+    if discrete.shape != (num_envs, 2):
+        raise ValueError(f"action['discrete'] must have shape {(num_envs, 2)}, "
+                         f"got {discrete.shape}")
+    if not np.isfinite(continuous).all():
+        raise ValueError(f"action['continuous'] must be finite, got {continuous.tolist()}")
+    if discrete.dtype.kind == "f" and not np.isfinite(discrete).all():
+        raise ValueError(f"action['discrete'] must be finite, got {discrete.tolist()}")
+    steer = np.clip(continuous[:, 0], -1.0, 1.0)
+    throttle = np.clip(continuous[:, 1], 0.0, 1.0)
+    brake = np.clip(continuous[:, 2], 0.0, 1.0)
+    discrete = np.clip(discrete.astype(np.int64), 0, 2)
+    return steer, throttle, brake, discrete[:, 0], discrete[:, 1]

@@ -1,0 +1,80 @@
+import pytest
+
+from jaximpala.envs.driving.config import (
+    PRESETS,
+    DrivingConfig,
+    RewardWeights,
+    num_pedestrians,
+    num_traffic,
+    preset,
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("num_lanes_max", -1),
+        ("num_lanes_min", 0),
+        ("num_lanes_max", 5),
+        ("traffic_density", 1.5),
+        ("pedestrian_density", -0.1),
+        ("traffic_density", float("nan")),
+        ("route_length", -10.0),
+        ("dt", 0.0),
+        ("camera_size", 8),
+        ("max_episode_steps", 0),
+        ("jaywalk_prob", 2.0),
+    ],
+)
+def test_invalid_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=rf"driving\.{field}"):
+        DrivingConfig(**{field: value})
+
+
+def test_lane_bounds_message_is_explicit():
+    expected = r"driving\.num_lanes_max must be an integer in \[1, 4\], got -1"
+    with pytest.raises(ValueError, match=expected):
+        DrivingConfig(num_lanes_max=-1)
+
+
+def test_min_above_max_is_rejected():
+    with pytest.raises(ValueError, match="num_lanes_min"):
+        DrivingConfig(num_lanes_min=3, num_lanes_max=2)
+
+
+def test_condition_probabilities_must_sum_to_one():
+    with pytest.raises(ValueError, match="condition_probs"):
+        DrivingConfig(condition_probs=(0.5, 0.2, 0.2))
+
+
+def test_all_observations_off_is_rejected():
+    with pytest.raises(ValueError, match="all off"):
+        DrivingConfig(camera=False, lidar=False, state=False)
+
+
+def test_reward_weight_must_be_finite():
+    with pytest.raises(ValueError, match=r"driving\.reward\.goal"):
+        RewardWeights(goal=float("inf"))
+
+
+def test_unknown_preset_names_the_choices():
+    with pytest.raises(ValueError, match=r"driving\.preset must be one of"):
+        preset("insane")
+
+
+def test_presets_and_overrides():
+    assert set(PRESETS) == {"easy", "default", "hard"}
+    assert preset("default") == DrivingConfig()
+    assert preset("hard", camera=False).camera is False
+    assert preset("hard").traffic_density > preset("default").traffic_density > preset(
+        "easy").traffic_density
+
+
+def test_config_is_frozen_and_derived_counts_are_functions():
+    config = DrivingConfig()
+    with pytest.raises(AttributeError):
+        config.num_lanes_max = 2  # type: ignore[misc]
+    # the default traffic: about 20 vehicles and 10 pedestrians
+    assert num_traffic(config) == 20
+    assert num_pedestrians(config) == 10
+    assert num_traffic(DrivingConfig(traffic_density=0.0)) == 0

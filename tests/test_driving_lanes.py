@@ -1,0 +1,33 @@
+import numpy as np
+
+from jaximpala.envs.driving.lanes import LaneIndex, lane_center, lane_of, road_half_width
+
+
+def test_lane_of_and_center_on_a_three_lane_road():
+    # 3 lanes of 3.5 m: edges at -5.25 and +5.25, lane 0 (rightmost) centred at -3.5.
+    lanes, width = np.array([3]), np.array([3.5])
+    assert road_half_width(lanes, width)[0] == 5.25
+    d = np.array([-5.0, -1.8, -1.7, 0.0, 5.2, 9.0, -9.0])
+    assert lane_of(d, lanes, width).tolist() == [0, 0, 1, 1, 2, 2, 0]
+    np.testing.assert_allclose(lane_center(np.array([0, 1, 2]), lanes, width), [-3.5, 0.0, 3.5])
+
+
+def test_leader_and_follower_queries():
+    # env 0: lane 0 objects at s = 10, 30, 50; lane 1 object at 20; one invalid at 40.
+    # env 1: lane 0 object at 5.
+    s = np.array([[10.0, 30.0, 50.0, 20.0, 40.0], [5.0, 0.0, 0.0, 0.0, 0.0]])
+    lane = np.array([[0, 0, 0, 1, 0], [0, 0, 0, 0, 0]])
+    valid = np.array([[True, True, True, True, False], [True, False, False, False, False]])
+    index = LaneIndex(s, lane, valid)
+    env = np.array([0, 0, 0, 0, 1, 1])
+    q_lane = np.array([0, 0, 1, 1, 0, 0])
+    q_s = np.array([30.0, 35.0, 20.0, 5.0, 5.0, 1.0])
+    assert index.leader(env, q_lane, q_s).tolist() == [2, 2, -1, 3, -1, 0]
+    assert index.follower(env, q_lane, q_s).tolist() == [0, 1, -1, -1, -1, -1]
+
+
+def test_queries_never_cross_into_another_env():
+    s = np.array([[100.0], [1.0]])
+    index = LaneIndex(s, np.zeros((2, 1), np.int64), np.ones((2, 1), bool))
+    assert index.leader(np.array([0]), np.array([0]), np.array([200.0])).tolist() == [-1]
+    assert index.follower(np.array([1]), np.array([0]), np.array([0.5])).tolist() == [-1]

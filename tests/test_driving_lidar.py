@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from jaximpala.envs.driving import lidar
+
+
+def test_ray_angles_start_ahead_and_turn_left():
+    angles = lidar.ray_angles(8)
+    assert angles[0] == 0.0 and angles[2] == pytest.approx(np.pi / 2)
+
+
+def test_edge_distances():
+    angles = np.array([[0.0, np.pi / 2, np.pi / 6, -np.pi / 2]])
+    distance = lidar.ray_edge_distance(np.sin(angles), np.array([1.0]), np.array([3.5]))
+    # straight ahead never hits; left edge 2.5 m away; at 30 deg 2.5 / 0.5; right edge 4.5 m
+    assert distance[0, 0] == np.inf
+    np.testing.assert_allclose(distance[0, 1:], [2.5, 5.0, 4.5])
+
+
+def test_ray_box_distance_uses_the_box_orientation():
+    ahead = (np.ones((1, 1)), np.zeros((1, 1)))
+    box = dict(box_ds=np.array([[10.0, 10.0]]), box_dd=np.zeros((1, 2)),
+               box_heading=np.array([[0.0, np.pi / 2]]), half_length=np.full((1, 2), 2.0),
+               half_width=np.full((1, 2), 1.0))
+    distance = lidar.ray_box_distance(*ahead, **box)
+    np.testing.assert_allclose(distance[0, :, 0], [8.0, 9.0])
+    behind = lidar.ray_box_distance(-np.ones((1, 1)), np.zeros((1, 1)), **box)
+    assert (behind == np.float32(lidar.MISS)).all()
+
+
+def test_scan_caps_at_visibility_and_normalises():
+    boxes = dict(s=np.array([[30.0, 12.0]]), d=np.array([[0.0, 0.0]]), heading=np.zeros((1, 2)),
+                 half_length=np.full((1, 2), 2.0), half_width=np.full((1, 2), 1.0),
+                 valid=np.array([[True, False]]))
+    reading = lidar.scan(np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([3.5]),
+                         boxes, np.array([50.0]), np.zeros((1, 4)), 50.0, lidar.ray_angles(4))
+    # ahead: the valid box at 28 m (the invalid one at 10 m is ignored); left/right: edges
+    np.testing.assert_allclose(reading[0], [28 / 50, 3.5 / 50, 1.0, 3.5 / 50], rtol=1e-6)
+    foggy = lidar.scan(np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([3.5]),
+                       boxes, np.array([20.0]), np.zeros((1, 4)), 50.0, lidar.ray_angles(4))
+    assert foggy[0, 0] == pytest.approx(0.4) and foggy.dtype == np.float32
+
+
+def test_nearest_picks_the_closest_valid_objects():
+    ds = np.array([[50.0, 5.0, 1.0, 20.0]])
+    valid = np.array([[True, True, False, True]])
+    assert sorted(lidar.nearest(ds, np.zeros_like(ds), valid, 2)[0].tolist()) == [1, 3]
+
+
+def test_ray_grazing_a_box_side_is_finite():
+    # ray 0 runs exactly along the box's left side (d = half width): 0 * inf inside the slab
+    box = dict(box_ds=np.array([[10.0]]), box_dd=np.array([[-1.0]]),
+               box_heading=np.zeros((1, 1)), half_length=np.full((1, 1), 2.0),
+               half_width=np.full((1, 1), 1.0))
+    distance = lidar.ray_box_distance(np.ones((1, 1)), np.zeros((1, 1)), **box)
+    assert np.isfinite(distance).all()

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from jaximpala.envs.driving import reward
+from jaximpala.envs.driving.config import REWARD_TERMS, RewardWeights
+
+
+def _events(**changes):
+    base = dict(
+        progress=np.array([0.0]), goal=np.array([False]), collision=np.array([False]),
+        offroad=np.array([False]), speed=np.array([10.0]), speed_limit=np.array([20.0]),
+        old_lane=np.array([1]), new_lane=np.array([1]), signal=np.array([0]),
+        solid_here=np.array([False]), in_occupied_crosswalk=np.array([False]),
+        jerk=np.array([0.0]), lateral_accel=np.array([0.0]), steer_rate=np.array([0.0]),
+        max_steer_rate=1.0,
+    )
+    base.update({k: np.array([v]) if k != "max_steer_rate" else v for k, v in changes.items()})
+    return reward.Events(**base)
+
+
+CASES = {
+    "progress": (dict(progress=2.5), 2.5),
+    "goal": (dict(goal=True), 1.0),
+    "collision": (dict(collision=True), 1.0),
+    "offroad": (dict(offroad=True), 1.0),
+    "speeding": (dict(speed=25.0), 0.25),
+    "unsignalled_lane_change": (dict(new_lane=2, signal=2), 1.0),
+    "solid_line": (dict(new_lane=0, signal=2, solid_here=True), 1.0),
+    "crosswalk_yield": (dict(in_occupied_crosswalk=True, speed=3.0), 1.0),
+    "jerk": (dict(jerk=20.0), 4.0),
+    "lateral_acceleration": (dict(lateral_accel=2.0), 0.25),
+    "steering_rate": (dict(steer_rate=0.5), 0.25),
+}
+
+
+@pytest.mark.parametrize("term", REWARD_TERMS)
+def test_each_term_fires_alone_in_its_crafted_situation(term):
+    changes, expected = CASES[term]
+    raw = reward.terms(_events(**changes))
+    assert raw[term][0] == pytest.approx(expected)
+    others = [name for name in REWARD_TERMS if name != term and raw[name][0] != 0]
+    assert others == []
+
+
+def test_quiet_step_earns_nothing():
+    raw = reward.terms(_events())
+    assert all(raw[name][0] == 0 for name in REWARD_TERMS)
+
+
+def test_signalled_lane_change_and_stopping_at_a_crosswalk_are_fine():
+    raw = reward.terms(_events(new_lane=2, signal=1))
+    assert raw["unsignalled_lane_change"][0] == 0
+    assert reward.terms(_events(in_occupied_crosswalk=True, speed=0.2))["crosswalk_yield"][0] == 0
+
+
+def test_weighted_terms_sum_to_the_reward():
+    weights = RewardWeights()
+    raw = reward.terms(_events(progress=3.0, speed=30.0, collision=True))
+    contributions = reward.weighted(raw, weights)
+    assert contributions["collision"][0] == weights.collision
+    assert reward.total(contributions)[0] == pytest.approx(
+        3.0 * weights.progress + 0.5 * weights.speeding + weights.collision)

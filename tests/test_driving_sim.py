@@ -1,0 +1,161 @@
+import numpy as np
+import pytest
+
+from jaximpala.envs.driving.config import DrivingConfig
+from jaximpala.envs.driving.sim import DrivingSim
+
+
+def _sim(**overrides):
+    sim = DrivingSim(DrivingConfig(**overrides), 1)
+    sim.reset(np.array([0]), [123])
+    return sim
+
+
+def _controls(steer=0.0, throttle=0.0, brake=0.0, gear=2, signal=0):
+    one = lambda v: np.array([v])
+    return one(float(steer)), one(float(throttle)), one(float(brake)), one(gear), one(signal)
+
+
+def _clear_road(sim):
+    sim.traffic.s[:] = -1e6
+    sim.traffic.active[:] = False
+    sim.peds.s[:] = -1e6
+
+
+def test_collision_terminates_the_episode():
+    sim = _sim()
+    _clear_road(sim)
+    sim.traffic.active[0, 0] = True
+    sim.traffic.s[0, 0] = sim.ego.s[0] + 12.0
+    sim.traffic.d[0, 0] = sim.ego.d[0]
+    sim.traffic.lane[0, 0] = 0 if sim.road["num_lanes"][0] == 1 else sim.traffic.lane[0, 0]
+    sim.traffic.speed[0, 0] = 0.0
+    sim.traffic.desired_speed[0, 0] = 0.0
+    sim.ego.speed[0] = 10.0
+    for _ in range(30):
+        reward, terminated, truncated, info = sim.step(*_controls(throttle=0.5))
+        if terminated[0]:
+            break
+    assert terminated[0] and not truncated[0]
+    assert info["collision"][0] and not info["offroad"][0]
+    assert info["reward/collision"][0] == DrivingConfig().reward.collision
+    assert reward[0] < -5
+
+
+def test_leaving_the_road_terminates_the_episode():
+    sim = _sim()
+    _clear_road(sim)
+    sim.ego.speed[0] = 10.0
+    for _ in range(100):
+        _, terminated, _, info = sim.step(*_controls(steer=1.0))
+        if terminated[0]:
+            break
+    assert terminated[0] and info["offroad"][0] and not info["collision"][0]
+
+
+def test_reaching_the_goal_terminates_with_the_bonus():
+    sim = _sim()
+    _clear_road(sim)
+    sim.ego.s[0] = sim.road["goal_s"][0] - 0.5
+    sim.ego.speed[0] = 10.0
+    _, terminated, _, info = sim.step(*_controls())
+    assert terminated[0] and info["goal_reached"][0]
+    assert info["reward/goal"][0] == DrivingConfig().reward.goal
+
+
+def test_truncation_at_the_time_limit():
+    sim = _sim(max_episode_steps=5)
+    _clear_road(sim)
+    sim.ego.speed[0] = 0.0
+    flags = [sim.step(*_controls(brake=1.0))[1:3] for _ in range(5)]
+    assert [bool(t[0]) for t, _ in flags] == [False] * 5
+    assert [bool(t[0]) for _, t in flags] == [False] * 4 + [True]
+
+
+def test_moving_through_an_occupied_crosswalk_is_penalised():
+    sim = _sim(num_lanes_min=2)
+    _clear_road(sim)
+    cs = sim.road["crosswalk_s"][0, 0]
+    sim.ego.s[0] = cs - 1.0
+    sim.ego.speed[0] = 5.0
+    sim.peds.s[0, 0] = cs
+    # in the neighbouring lane, towards the road centre: occupied, but not in the ego's way
+    sim.peds.d[0, 0] = sim.ego.d[0] - np.sign(sim.ego.d[0]) * sim.road["lane_width"][0]
+    sim.peds.phase[0, 0] = 1
+    sim.peds.side[0, 0] = 1.0
+    sim.peds.speed[0, 0] = 0.0
+    _, _, _, info = sim.step(*_controls())
+    assert not info["collision"][0]
+    assert info["reward/crosswalk_yield"][0] == DrivingConfig().reward.crosswalk_yield
+
+
+def test_every_reward_term_is_reported_and_sums_to_the_reward():
+    sim = _sim()
+    for _ in range(20):
+        reward, _, _, info = sim.step(*_controls(steer=0.3, throttle=0.7))
+        terms = [v for k, v in info.items() if k.startswith("reward/")]
+        assert len(terms) == 11
+        assert reward[0] == pytest.approx(sum(t[0] for t in terms))
+
+
+def test_observation_keys_shapes_and_ranges():
+    sim = _sim()
+    obs = sim.observe()
+    assert obs["camera"].shape == (1, 64, 64, 5) and obs["camera"].dtype == np.uint8
+    assert obs["lidar"].dtype == np.float32 and 0 <= obs["lidar"].min() <= obs["lidar"].max() <= 1
+    assert obs["state"].dtype == np.float32 and np.isfinite(obs["state"]).all()
+    no_camera = DrivingSim(DrivingConfig(camera=False), 1)
+    with pytest.raises(RuntimeError, match="reset"):
+        no_camera.observe()
+    no_camera.reset(np.array([0]), [5])
+    assert set(no_camera.observe()) == {"lidar", "state"}
+
+
+def _cross_one_divider(signal, solid):
+    """Drive the ego leftwards across the divider between lanes 0 and 1 of a 2-lane road;
+    return the summed info of the steps until it is in lane 1."""
+    sim = _sim(num_lanes_min=2, num_lanes_max=2)
+    _clear_road(sim)
+    sim.road["solid"][:] = solid
+    width = sim.road["lane_width"][0]
+    sim.ego.d[0] = -0.3  # lane 0 spans [-width, 0]: 0.3 m from the divider
+    sim.ego.heading[0] = 0.1
+    sim.ego.speed[0] = 8.0
+    totals = {}
+    for _ in range(10):
+        _, terminated, _, info = sim.step(*_controls(throttle=0.2, signal=signal))
+        assert not terminated[0]
+        for key, value in info.items():
+            totals[key] = totals.get(key, 0.0) + float(value[0])
+        if sim.ego.d[0] > 0.5:
+            break
+    assert 0.0 < sim.ego.d[0] < width
+    return totals
+
+
+def test_lane_change_without_the_signal_is_penalised_once():
+    weights = DrivingConfig().reward
+    quiet = _cross_one_divider(signal=0, solid=False)
+    assert quiet["reward/unsignalled_lane_change"] == weights.unsignalled_lane_change
+    assert quiet["reward/solid_line"] == 0.0
+    signalled = _cross_one_divider(signal=1, solid=False)
+    assert signalled["reward/unsignalled_lane_change"] == 0.0
+    wrong_way = _cross_one_divider(signal=2, solid=False)  # right signal, moving left
+    assert wrong_way["reward/unsignalled_lane_change"] == weights.unsignalled_lane_change
+
+
+def test_crossing_a_solid_divider_is_penalised():
+    totals = _cross_one_divider(signal=1, solid=True)
+    assert totals["reward/solid_line"] == DrivingConfig().reward.solid_line
+    assert totals["reward/unsignalled_lane_change"] == 0.0
+
+
+def test_speeding_is_penalised_in_proportion():
+    sim = _sim()
+    _clear_road(sim)
+    limit = sim.road["speed_limit"][0]
+    sim.ego.speed[0] = 1.5 * limit
+    _, _, _, info = sim.step(*_controls())
+    excess = (abs(sim.ego.speed[0]) - limit) / limit
+    assert info["reward/speeding"][0] == pytest.approx(DrivingConfig().reward.speeding * excess)
+    assert excess > 0.4
