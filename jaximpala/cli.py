@@ -12,6 +12,7 @@ import sys
 
 # bench target name -> module with `add_arguments(parser)` and `run(args) -> int`.
 BENCHMARKS = {
+    "learner": "jaximpala.bench.learner",
     "losses": "jaximpala.bench.losses",
     "sim": "jaximpala.bench.sim",
 }
