@@ -27,7 +27,6 @@ _SCENARIO_ARRAYS = (
     "condition", "friction", "roughness", "sensor_range", "sensor_noise", "goal_s",
     "crosswalk_s",
 )
-INFO_FLAGS = ("collision", "offroad", "goal_reached")
 
 
 class DrivingSim:
