@@ -125,3 +125,21 @@ def test_bad_config_through_make_names_the_field():
         gym.make("jaximpala/Driving-v0", traffic_density=2.0)
     with pytest.raises(ValueError, match=r"driving\.preset"):
         DrivingEnv(preset="nope")
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(crosswalks_max=0),
+    dict(max_traffic=0, max_pedestrians=0),
+    dict(camera_size=16, num_lidar_rays=7),
+    dict(num_lanes_min=1, num_lanes_max=1, traffic_density=1.0, pedestrian_density=1.0),
+    dict(route_length=20.0, max_episode_steps=5),
+])
+def test_edge_configs_step_with_finite_observations(overrides):
+    env = DrivingVectorEnv(num_envs=3, **overrides)
+    obs, _ = env.reset(seed=1)
+    env.action_space.seed(0)
+    for _ in range(40):
+        obs, reward, *_ = env.step(env.action_space.sample())
+        assert all(np.isfinite(v).all() for v in obs.values()) and np.isfinite(reward).all()
+        for key, space in env.single_observation_space.spaces.items():
+            assert obs[key].shape[1:] == space.shape
