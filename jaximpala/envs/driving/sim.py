@@ -131,6 +131,7 @@ class DrivingSim:
         return grid[rows, index]
 
     def _half_width(self) -> np.ndarray:
+        """[N] road half widths."""
         return road_half_width(self.road["num_lanes"], self.road["lane_width"])
 
     def _crosswalk_status(self):
@@ -273,6 +274,7 @@ class DrivingSim:
         }
 
     def _ego_collides(self) -> np.ndarray:
+        """[N] bool: the ego's box overlaps a vehicle or a pedestrian."""
         ego, params = self.ego, self.ego_params
         half = (0.5 * params.length, 0.5 * params.width)
         hit = ego_hits(
@@ -325,6 +327,7 @@ class DrivingSim:
         )
 
     def _lidar(self) -> np.ndarray:
+        """[N, R] float32 lidar readings of the current state."""
         ego, t, p = self.ego, self.traffic, self.peds
         n, m = t.s.shape
         # Candidate boxes as one [N, K, 6] table (s, d, heading, half length, half width,
@@ -364,6 +367,7 @@ class DrivingSim:
                               self.config.lidar_max_range, self.ray_angles, self._ray_scratch)
 
     def _state_vector(self) -> np.ndarray:
+        """[N, len(STATE_FIELDS)] float32 state features, in STATE_FIELDS order."""
         n, ego, road = self.num_envs, self.ego, self.road
         lanes, width = road["num_lanes"], road["lane_width"]
         lane = lane_of(ego.d, lanes, width)
