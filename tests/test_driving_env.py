@@ -41,9 +41,10 @@ def _random_actions(space, steps, seed):
     return [space.sample() for _ in range(steps)]
 
 
-def test_vector_and_single_envs_give_identical_trajectories():
+@pytest.mark.parametrize("preset", ["easy", "default", "hard"])
+def test_vector_and_single_envs_give_identical_trajectories(preset):
     n, steps, seed = 3, 70, 7
-    vec = DrivingVectorEnv(num_envs=n, **SHORT)
+    vec = DrivingVectorEnv(num_envs=n, preset=preset, **SHORT)
     actions = _random_actions(vec.action_space, steps, 0)
     obs, _ = vec.reset(seed=seed)
     vec_log = [obs]
@@ -54,7 +55,7 @@ def test_vector_and_single_envs_give_identical_trajectories():
         vec_out.append((reward, terminated, truncated, info["reward/progress"]))
     ends = 0
     for i in range(n):
-        single = DrivingEnv(**SHORT)
+        single = DrivingEnv(preset=preset, **SHORT)
         obs, _ = single.reset(seed=seed + i)
         done = False
         for t, action in enumerate(actions):
