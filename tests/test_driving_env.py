@@ -41,9 +41,10 @@ def _random_actions(space, steps, seed):
     return [space.sample() for _ in range(steps)]
 
 
-def test_vector_and_single_envs_give_identical_trajectories():
+@pytest.mark.parametrize("preset", ["easy", "default", "hard"])
+def test_vector_and_single_envs_give_identical_trajectories(preset):
     n, steps, seed = 3, 70, 7
-    vec = DrivingVectorEnv(num_envs=n, **SHORT)
+    vec = DrivingVectorEnv(num_envs=n, preset=preset, **SHORT)
     actions = _random_actions(vec.action_space, steps, 0)
     obs, _ = vec.reset(seed=seed)
     vec_log = [obs]
@@ -54,7 +55,7 @@ def test_vector_and_single_envs_give_identical_trajectories():
         vec_out.append((reward, terminated, truncated, info["reward/progress"]))
     ends = 0
     for i in range(n):
-        single = DrivingEnv(**SHORT)
+        single = DrivingEnv(preset=preset, **SHORT)
         obs, _ = single.reset(seed=seed + i)
         done = False
         for t, action in enumerate(actions):
@@ -125,3 +126,21 @@ def test_bad_config_through_make_names_the_field():
         gym.make("jaximpala/Driving-v0", traffic_density=2.0)
     with pytest.raises(ValueError, match=r"driving\.preset"):
         DrivingEnv(preset="nope")
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(crosswalks_max=0),
+    dict(max_traffic=0, max_pedestrians=0),
+    dict(camera_size=16, num_lidar_rays=7),
+    dict(num_lanes_min=1, num_lanes_max=1, traffic_density=1.0, pedestrian_density=1.0),
+    dict(route_length=20.0, max_episode_steps=5),
+])
+def test_edge_configs_step_with_finite_observations(overrides):
+    env = DrivingVectorEnv(num_envs=3, **overrides)
+    obs, _ = env.reset(seed=1)
+    env.action_space.seed(0)
+    for _ in range(40):
+        obs, reward, *_ = env.step(env.action_space.sample())
+        assert all(np.isfinite(v).all() for v in obs.values()) and np.isfinite(reward).all()
+        for key, space in env.single_observation_space.spaces.items():
+            assert obs[key].shape[1:] == space.shape

@@ -173,7 +173,8 @@ def _stamp(code, env, row0, row1, col0, col1, channel, max_rows, max_cols):
 
 
 def _draw_traffic(scene: Scene, geometry: CameraGeometry, code: np.ndarray) -> None:
-    """Traffic as road-aligned boxes (lane-change yaw is a few degrees: not drawn)."""
+    """Traffic into code [N, H, W] as road-aligned boxes (lane-change yaw is a few degrees:
+    not drawn)."""
     ds = scene.traffic_s - scene.ego_s[:, None]
     dd = scene.traffic_d - scene.ego_d[:, None]
     res = geometry.meters_per_pixel
@@ -193,7 +194,7 @@ def _draw_traffic(scene: Scene, geometry: CameraGeometry, code: np.ndarray) -> N
 
 
 def _draw_ego(scene: Scene, geometry: CameraGeometry, code: np.ndarray, channel: int) -> None:
-    """The ego as its rotated footprint, sampled at half-pixel spacing."""
+    """The ego into code [N, H, W] as its rotated footprint, sampled at half-pixel spacing."""
     res = geometry.meters_per_pixel
     half_length, half_width = scene.ego_half
     along = np.linspace(-half_length, half_length, int(np.ceil(4 * half_length / res)) + 1)
@@ -211,6 +212,7 @@ def _draw_ego(scene: Scene, geometry: CameraGeometry, code: np.ndarray, channel:
 
 
 def _draw_pedestrians(scene: Scene, geometry: CameraGeometry, code: np.ndarray) -> None:
+    """Pedestrians into code [N, H, W], one pixel each (they are smaller than a pixel)."""
     rows = geometry.row_of(scene.ped_s - scene.ego_s[:, None])
     cols = geometry.column_of(scene.ped_d - scene.ego_d[:, None])
     size = geometry.size

@@ -27,7 +27,6 @@ _SCENARIO_ARRAYS = (
     "condition", "friction", "roughness", "sensor_range", "sensor_noise", "goal_s",
     "crosswalk_s",
 )
-INFO_FLAGS = ("collision", "offroad", "goal_reached")
 
 
 class DrivingSim:
@@ -132,6 +131,7 @@ class DrivingSim:
         return grid[rows, index]
 
     def _half_width(self) -> np.ndarray:
+        """[N] road half widths."""
         return road_half_width(self.road["num_lanes"], self.road["lane_width"])
 
     def _crosswalk_status(self):
@@ -274,6 +274,7 @@ class DrivingSim:
         }
 
     def _ego_collides(self) -> np.ndarray:
+        """[N] bool: the ego's box overlaps a vehicle or a pedestrian."""
         ego, params = self.ego, self.ego_params
         half = (0.5 * params.length, 0.5 * params.width)
         hit = ego_hits(
@@ -326,31 +327,31 @@ class DrivingSim:
         )
 
     def _lidar(self) -> np.ndarray:
+        """[N, R] float32 lidar readings of the current state."""
         ego, t, p = self.ego, self.traffic, self.peds
         n, m = t.s.shape
-        boxes = []
+        # Candidate boxes as one [N, K, 6] table (s, d, heading, half length, half width,
+        # valid): the nearest vehicles, then the nearest pedestrians. One gather per group.
+        tables = []
         if m > 0:
             pick = lidar_mod.nearest(t.s - ego.s[:, None], t.d - ego.d[:, None], t.active,
                                      min(lidar_mod.NEAREST_VEHICLES, m))
-            take = lambda a: np.take_along_axis(a, pick, axis=1)
             heading = t.heading(self.road["num_lanes"], self.road["lane_width"])
-            boxes.append(dict(s=take(t.s), d=take(t.d), heading=take(heading),
-                              half_length=take(0.5 * t.length), half_width=take(0.5 * t.width),
-                              valid=take(t.active)))
+            fields = (t.s, t.d, heading, 0.5 * t.length, 0.5 * t.width, t.active)
+            tables.append(np.take_along_axis(np.stack(fields, axis=2), pick[..., None], axis=1))
         if p.s.shape[1] > 0:
-            valid = np.ones(p.s.shape, bool)
-            pick = lidar_mod.nearest(p.s - ego.s[:, None], p.d - ego.d[:, None], valid,
+            pick = lidar_mod.nearest(p.s - ego.s[:, None], p.d - ego.d[:, None],
+                                     np.ones(p.s.shape, bool),
                                      min(lidar_mod.NEAREST_PEDESTRIANS, p.s.shape[1]))
-            take = lambda a: np.take_along_axis(a, pick, axis=1)
-            half = np.full(pick.shape, 0.5 * pedestrians.SIZE)
-            boxes.append(dict(s=take(p.s), d=take(p.d), heading=np.zeros(pick.shape),
-                              half_length=half, half_width=half, valid=np.ones(pick.shape, bool)))
-        keys = ("s", "d", "heading", "half_length", "half_width", "valid")
-        merged = {
-            k: np.concatenate([b[k] for b in boxes], axis=1) if boxes
-            else np.zeros((n, 0), bool if k == "valid" else np.float64)
-            for k in keys
-        }
+            near = np.take_along_axis(np.stack((p.s, p.d), axis=2), pick[..., None], axis=1)
+            constant = np.broadcast_to(np.array([0.0, 0.5 * pedestrians.SIZE,
+                                                 0.5 * pedestrians.SIZE, 1.0]),
+                                       (*pick.shape, 4))
+            tables.append(np.concatenate([near, constant], axis=2))
+        table = np.concatenate(tables, axis=1) if tables else np.zeros((n, 0, 6))
+        merged = {key: table[..., i] for i, key in enumerate(
+            ("s", "d", "heading", "half_length", "half_width"))}
+        merged["valid"] = table[..., 5] > 0.5
         r = self.config.num_lidar_rays
         noise_std = self.road["sensor_noise"] * self.config.lidar_max_range
         if noise_std.any():
@@ -366,6 +367,7 @@ class DrivingSim:
                               self.config.lidar_max_range, self.ray_angles, self._ray_scratch)
 
     def _state_vector(self) -> np.ndarray:
+        """[N, len(STATE_FIELDS)] float32 state features, in STATE_FIELDS order."""
         n, ego, road = self.num_envs, self.ego, self.road
         lanes, width = road["num_lanes"], road["lane_width"]
         lane = lane_of(ego.d, lanes, width)

@@ -107,9 +107,11 @@ class _Objects:
         return np.where(who >= 0, env * self.per_env + who, -1)
 
     def leader(self, env, lane, s):
+        """Flat id of the first object ahead of s in lane (or -1); inputs [Q]."""
         return self.flat(env, self.index.leader(env, lane, s))
 
     def follower(self, env, lane, s):
+        """Flat id of the last object behind s in lane (or -1); inputs [Q]."""
         return self.flat(env, self.index.follower(env, lane, s))
 
     def accel_of(self, who, s, half, speed, leader):
