@@ -1,0 +1,42 @@
+"""Tiny environments for learning tests (registered under `jaximpala-test/`)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+
+class HybridToyEnv(gym.Env):
+    """One-step task with a Dict action: match a target number and pick the target class.
+
+    Observation: `[x, onehot(c)]` with `x ~ U(-1, 1)` and `c ~ U{0, 1, 2}`.
+    Action: `{"continuous": Box(-1, 1, (1,)), "discrete": MultiDiscrete([3])}`.
+    Reward: `1[d == c] - (a - x)^2`; optimal 1, uniformly random about -0.33.
+    """
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    action_space = gym.spaces.Dict({
+        "continuous": gym.spaces.Box(-1.0, 1.0, (1,), np.float32),
+        "discrete": gym.spaces.MultiDiscrete([3]),
+    })
+
+    def _observe(self):
+        x = self.np_random.uniform(-1.0, 1.0)
+        c = int(self.np_random.integers(3))
+        self._target = (x, c)
+        return np.array([x, *np.eye(3)[c]], np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._observe(), {}
+
+    def step(self, action):
+        x, c = self._target
+        a = float(np.clip(action["continuous"][0], -1.0, 1.0))
+        reward = float(int(action["discrete"][0]) == c) - (a - x) ** 2
+        return self._observe(), reward, True, False, {}
+
+
+def register() -> None:
+    if "jaximpala-test/HybridToy-v0" not in gym.registry:
+        gym.register("jaximpala-test/HybridToy-v0", entry_point=HybridToyEnv)
