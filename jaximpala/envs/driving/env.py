@@ -24,6 +24,12 @@ from jaximpala.envs.driving.sim import DrivingSim
 _SEED_BOUND = 2**63
 
 
+def _checked_render_mode(render_mode: str | None) -> str | None:
+    if render_mode not in (None, "rgb_array"):
+        raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+    return render_mode
+
+
 def _config_from(config: DrivingConfig | None, preset_name: str, overrides: dict):
     if config is not None and (overrides or preset_name != "default"):
         raise ValueError("pass either config=DrivingConfig(...) or preset/overrides, not both")
@@ -43,9 +49,7 @@ class DrivingEnv(gym.Env):
         **overrides,
     ):
         self.config = _config_from(config, preset, overrides)
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = _checked_render_mode(render_mode)
         self.sim = DrivingSim(self.config, 1)
         self.observation_space = spaces.observation_space(self.config)
         self.action_space = spaces.action_space()
@@ -102,9 +106,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         **overrides,
     ):
         self.config = _config_from(config, preset, overrides)
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = _checked_render_mode(render_mode)
         self.num_envs = int(num_envs)
         self.sim = DrivingSim(self.config, self.num_envs)
         self.single_observation_space = spaces.observation_space(self.config)
