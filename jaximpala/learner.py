@@ -347,7 +347,9 @@ class Learner:
 
     def _replicate(self, tree):
         stacked = jax.tree.map(lambda x: jnp.stack([x] * len(self.devices)), tree)
-        return jax.pmap(lambda x: x, devices=self.devices)(stacked)
+        # Same axis name as the update, so its sharding matches the update's outputs and
+        # the second update does not recompile.
+        return jax.pmap(lambda x: x, axis_name=AXIS, devices=self.devices)(stacked)
 
     @property
     def num_devices(self) -> int:

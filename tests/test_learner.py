@@ -121,3 +121,19 @@ def test_pmap_over_two_devices_equals_one_device():
                             text=True, env=env, cwd=root, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.strip().endswith("ok")
+
+
+def test_second_update_does_not_recompile(caplog):
+    agent, batch = _cartpole_batch()
+    learner = Learner(agent, AlgoConfig(name="impala", unroll_length=8, batch_size=4),
+                      num_updates=10, key=jax.random.key(0))
+    learner.update(batch)
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level("WARNING"):
+            learner.update(batch)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    compiled = [r.getMessage() for r in caplog.records if "update" in r.getMessage()
+                and "Compiling" in r.getMessage()]
+    assert not compiled, compiled
