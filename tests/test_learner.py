@@ -134,6 +134,6 @@ def test_second_update_does_not_recompile(caplog):
             learner.update(batch)
     finally:
         jax.config.update("jax_log_compiles", False)
-    compiled = [r.getMessage() for r in caplog.records if "update" in r.getMessage()
-                and "Compiling" in r.getMessage()]
+    compiled = [r.getMessage()[:200] for r in caplog.records
+                if r.getMessage().startswith("Compiling")]
     assert not compiled, compiled
