@@ -26,6 +26,8 @@ def _synthetic_batch(agent, unroll_length: int, batch_size: int, seed: int):
     from jaximpala.trajectory import Trajectory
 
     rng = np.random.default_rng(seed)
+    agent.observation_space.seed(seed)
+    agent.action_space.seed(seed)
 
     def sample(space, leading):
         return np.stack([space.sample() for _ in range(int(np.prod(leading)))]).reshape(
@@ -71,6 +73,7 @@ def _dist_params(agent, params, observations):
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
     import time
 
     import gymnasium as gym
@@ -93,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         device_sets.append(jax.local_devices()[:1])
     for name in args.algos.split(","):
         algo = AlgoConfig(name=name, unroll_length=args.unroll_length,
-                          batch_size=args.batch_size)
+                          batch_size=args.batch_size,
+                          num_minibatches=math.gcd(4, args.batch_size))
         rates = {}
         for devices in device_sets:
             learner = Learner(agent, algo, num_updates=1000, key=jax.random.key(0),
