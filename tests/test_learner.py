@@ -1,6 +1,3 @@
-import os
-import subprocess
-import sys
 import textwrap
 
 import gymnasium as gym
@@ -14,6 +11,7 @@ from jaximpala.inline import train_inline
 from jaximpala.learner import Learner, NonFiniteError
 from jaximpala.networks import NetworkConfig
 from jaximpala.rollout import Collector
+from tests.multidevice import run_with_two_devices
 
 SMALL_NET = NetworkConfig(vector_mlp_sizes=(16,), torso_sizes=(16,))
 
@@ -113,14 +111,7 @@ PMAP_SCRIPT = textwrap.dedent("""
 
 
 def test_pmap_over_two_devices_equals_one_device():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-               JAX_PLATFORMS="cpu", PYTHONPATH=root + os.pathsep + os.environ.get(
-                   "PYTHONPATH", ""))
-    result = subprocess.run([sys.executable, "-c", PMAP_SCRIPT], capture_output=True,
-                            text=True, env=env, cwd=root, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert result.stdout.strip().endswith("ok")
+    assert run_with_two_devices(PMAP_SCRIPT).strip().endswith("ok")
 
 
 def test_second_update_does_not_recompile(caplog):

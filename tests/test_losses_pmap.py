@@ -1,10 +1,9 @@
 """pmap composition, with two fake CPU devices in a subprocess (XLA_FLAGS must be set
 before jax is imported)."""
 
-import os
-import subprocess
-import sys
 import textwrap
+
+from tests.multidevice import run_with_two_devices
 
 SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np
@@ -50,14 +49,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_losses_under_pmap_with_two_fake_devices():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-               JAX_PLATFORMS="cpu")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                            env=env, cwd=root, timeout=300)
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert result.stdout.strip().endswith("ok")
+    assert run_with_two_devices(SCRIPT).strip().endswith("ok")
 
 
 ADVANTAGE_SCRIPT = textwrap.dedent("""
@@ -74,10 +66,4 @@ ADVANTAGE_SCRIPT = textwrap.dedent("""
 
 
 def test_advantage_normalisation_pools_statistics_over_devices():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-               JAX_PLATFORMS="cpu")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    result = subprocess.run([sys.executable, "-c", ADVANTAGE_SCRIPT], capture_output=True,
-                            text=True, env=env, cwd=root, timeout=300)
-    assert result.returncode == 0, result.stderr[-4000:]
+    assert run_with_two_devices(ADVANTAGE_SCRIPT).strip().endswith("ok")
