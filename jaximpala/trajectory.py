@@ -48,10 +48,6 @@ class Trajectory(NamedTuple):
     policy_versions: Array
 
 
-def unroll_length(trajectory: Trajectory) -> int:
-    return int(trajectory.rewards.shape[0])
-
-
 # Fields whose leading axis is the batch (every other field is time-major, batch on axis 1).
 BATCH_MAJOR_FIELDS = ("core_state", "policy_versions")
 

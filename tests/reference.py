@@ -119,3 +119,28 @@ def random_unroll(rng, num_steps, batch, *, gamma=0.9, p_end=0.15):
     bootstrap_value = rng.normal(size=(batch,))
     return dict(log_rhos=log_rhos, discounts=discounts, rewards=rewards, values=values,
                 bootstrap_value=bootstrap_value, mask=mask)
+
+
+def discounted_returns(rewards, discounts, bootstrap_value):
+    """`G_t = r_t + gamma_t G_{t+1}`, `G_T = bootstrap`, for `[T, B]` float64 arrays."""
+    returns = np.empty_like(rewards)
+    running = np.array(bootstrap_value, np.float64)
+    for t in reversed(range(len(rewards))):
+        running = rewards[t] + discounts[t] * running
+        returns[t] = running
+    return returns
+
+
+def use_scan_method(monkeypatch, method):
+    """Maps a test's method name to a `recurrence` method, forcing the scan's variant.
+
+    "fused_scan" forces the fused loop body (used on CPU for wide rows) at any width;
+    "scan" forces the precomputed-TD-term loop.
+    """
+    from jaximpala.losses import recurrence
+
+    if method == "fused_scan":
+        monkeypatch.setattr(recurrence, "_FUSED_MIN_ROW", 1)
+        return "scan"
+    monkeypatch.setattr(recurrence, "_FUSED_MIN_ROW", 10**9)
+    return method

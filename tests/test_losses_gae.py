@@ -8,18 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaximpala.losses import gae, recurrence
+from jaximpala.losses import gae
 from jaximpala.losses.gae import _gae
 from tests import reference
-
-
-def _use_method(monkeypatch, method):
-    """"fused_scan" forces the fused loop body, used on CPU for wide rows, at any width."""
-    if method == "fused_scan":
-        monkeypatch.setattr(recurrence, "_FUSED_MIN_ROW", 1)
-        return "scan"
-    monkeypatch.setattr(recurrence, "_FUSED_MIN_ROW", 10**9)
-    return method
 
 
 def _reference(data, lambda_):
@@ -35,7 +26,7 @@ def _gae_inputs(data):
 @pytest.mark.parametrize("lambda_", [0.0, 0.95, 1.0])
 @pytest.mark.parametrize("method", ["scan", "fused_scan", "associative"])
 def test_episode_boundaries_match_per_segment_float64_reference(monkeypatch, lambda_, method):
-    method = _use_method(monkeypatch, method)
+    method = reference.use_scan_method(monkeypatch, method)
     data = reference.random_unroll(np.random.default_rng(10), 40, 6)
     expected_adv, expected_ret = _reference(data, lambda_)
     # The reference returns (advantages, returns) but per_segment fills masked steps of its
@@ -91,11 +82,7 @@ def test_property_gae_lambda_one_is_discounted_return_minus_values(rewards, valu
                                                                     discounts):
     with jax.enable_x64(True):
         adv, ret = gae(rewards, discounts, values, bootstrap, lambda_=1.0)
-    returns = np.empty_like(rewards)
-    running = bootstrap.copy()
-    for t in reversed(range(7)):
-        running = rewards[t] + discounts[t] * running
-        returns[t] = running
+    returns = reference.discounted_returns(rewards, discounts, bootstrap)
     np.testing.assert_allclose(adv, returns - values, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(ret, returns, rtol=1e-9, atol=1e-9)
 

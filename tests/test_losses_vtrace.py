@@ -8,18 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaximpala.losses import recurrence, vtrace
+from jaximpala.losses import vtrace
 from jaximpala.losses.vtrace import _vtrace
 from tests import reference
-
-
-def _use_method(monkeypatch, method):
-    """"fused_scan" forces the fused loop body, used on CPU for wide rows, at any width."""
-    if method == "fused_scan":
-        monkeypatch.setattr(recurrence, "_FUSED_MIN_ROW", 1)
-        return "scan"
-    monkeypatch.setattr(recurrence, "_FUSED_MIN_ROW", 10**9)
-    return method
 
 CLIP_SETTINGS = [
     dict(clip_rho_threshold=1.0, clip_c_threshold=1.0, clip_pg_rho_threshold=1.0, lambda_=1.0),
@@ -48,7 +39,7 @@ def _reference(data, setting):
 @pytest.mark.parametrize("setting", CLIP_SETTINGS)
 @pytest.mark.parametrize("method", ["scan", "fused_scan", "associative"])
 def test_episode_boundaries_match_per_segment_float64_reference(monkeypatch, setting, method):
-    method = _use_method(monkeypatch, method)
+    method = reference.use_scan_method(monkeypatch, method)
     data = reference.random_unroll(np.random.default_rng(0), 40, 6)
     assert (~data["mask"]).any() and (data["discounts"] == 0).any()
     expected_vs, expected_adv = _reference(data, setting)
@@ -157,11 +148,7 @@ def test_property_unclipped_on_policy_vtrace_is_the_n_step_return(rewards, value
         out = vtrace(np.zeros_like(rewards), discounts, rewards, values, bootstrap,
                      clip_rho_threshold=None, clip_c_threshold=None,
                      clip_pg_rho_threshold=None)
-    n_step = np.empty_like(rewards)
-    running = bootstrap.copy()
-    for t in reversed(range(6)):
-        running = rewards[t] + gamma * running
-        n_step[t] = running
+    n_step = reference.discounted_returns(rewards, discounts, bootstrap)
     np.testing.assert_allclose(out.vs, n_step, rtol=1e-9, atol=1e-9)
 
 
