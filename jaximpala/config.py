@@ -140,3 +140,63 @@ def frames_per_update(algo: AlgoConfig) -> int:
 def num_updates(algo: AlgoConfig, total_env_steps: int) -> int:
     """Updates in a run of `total_env_steps` (at least one)."""
     return max(1, total_env_steps // frames_per_update(algo))
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """The environment every actor steps.
+
+    Attributes:
+      id: any registered gymnasium id (`jaximpala/Driving-v0` and its presets are
+        registered on `import jaximpala.envs`).
+      num_envs: N, envs per vector env (per actor in the distributed runtime).
+      kwargs: extra keyword arguments for `gymnasium.make_vec` (e.g. a driving `preset`
+        or `config` overrides); passed through unchanged.
+    """
+
+    id: str = "jaximpala/Driving-v0"
+    num_envs: int = 16
+    kwargs: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.id, str) or not self.id:
+            _fail(self, "id", "must be a non-empty gymnasium id")
+        _check_positive(self, "num_envs", integer=True)
+        if not isinstance(self.kwargs, dict):
+            _fail(self, "kwargs", "must be a mapping")
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+    """How the run's processes are laid out.
+
+    Attributes:
+      mode: "inline" (one process, no sockets) or "distributed" (actor processes streaming
+        over ZeroMQ to the learner).
+      num_actors: A, actor processes (distributed).
+      host: interface the learner binds to; 127.0.0.1 keeps everything on this machine.
+      trajectory_port, params_port: TCP ports of the learner (0: pick free ports).
+      queue_size: trajectories the learner holds decoded in memory, at most.
+      prefetch_depth: batches put on the devices ahead of the update.
+      max_policy_lag: drop trajectories whose acting version is older than this many
+        updates (None: keep all).
+      actor_timeout_s: an actor silent for this long is restarted.
+    """
+
+    mode: Literal["inline", "distributed"] = "inline"
+    num_actors: int = 2
+    host: str = "127.0.0.1"
+    trajectory_port: int = 0
+    params_port: int = 0
+    queue_size: int = 64
+    prefetch_depth: int = 2
+    max_policy_lag: int | None = None
+    actor_timeout_s: float = 60.0
+
+    def __post_init__(self):
+        _check_choice(self, "mode", ("inline", "distributed"))
+        _check_positive(self, "num_actors", "queue_size", "prefetch_depth", integer=True)
+        for field in ("trajectory_port", "params_port"):
+            _check_range(self, field, 0, 65535)
+        _check_optional_positive(self, "max_policy_lag")
+        _check_positive(self, "actor_timeout_s")

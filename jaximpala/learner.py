@@ -335,15 +335,18 @@ class Learner:
       num_updates: updates in the run (for schedules).
       key: PRNG key of the run's learner.
       devices: devices to be data-parallel over (default: all local devices).
+      state: a host `TrainState` to start from (e.g. restored from a checkpoint) instead
+        of a fresh one; it must come from the same agent and algo config.
     """
 
     def __init__(self, agent: Agent, algo: AlgoConfig, *, num_updates: int, key: Array,
-                 devices: list | None = None):
+                 devices: list | None = None, state: TrainState | None = None):
         self.agent = agent
         self.algo = algo
         self.devices = list(devices or jax.local_devices())
         self.optimizer, self.lr_schedule = make_optimizer(algo, num_updates)
-        state = init_train_state(agent, self.optimizer, algo, key)
+        if state is None:
+            state = init_train_state(agent, self.optimizer, algo, key)
         self.state = self._replicate(state)
         update = make_update_fn(agent, algo, self.optimizer, self.lr_schedule, num_updates,
                                 axis_name=AXIS)

@@ -128,3 +128,20 @@ def test_second_update_does_not_recompile(caplog):
     compiled = [r.getMessage()[:200] for r in caplog.records
                 if r.getMessage().startswith("Compiling")]
     assert not compiled, compiled
+
+
+def test_a_learner_started_from_a_host_state_continues_it_exactly():
+    agent, batch = _cartpole_batch()
+    algo = AlgoConfig(name="impala", unroll_length=8, batch_size=4)
+    first = Learner(agent, algo, num_updates=10, key=jax.random.key(0))
+    first.update(batch)
+    resumed = Learner(agent, algo, num_updates=10, key=jax.random.key(99),
+                      state=first.host_state())
+    assert resumed.version == 1
+    first.update(batch)
+    resumed.update(batch)
+    for a, b in zip(jax.tree.leaves(first.host_state()), jax.tree.leaves(
+            resumed.host_state()), strict=True):
+        a, b = (jax.random.key_data(x) if jax.dtypes.issubdtype(
+            getattr(x, "dtype", None), jax.dtypes.prng_key) else x for x in (a, b))
+        np.testing.assert_array_equal(a, b)
