@@ -7,6 +7,7 @@ for debugging, tests and small runs. On CPU, with the same seed, it reproduces t
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,17 +49,22 @@ class InlineResult:
     updates: list[dict]
     env_steps: int
     learner: Learner
+    stopped: bool = False  # True when `stop` ended the run before `total_env_steps`
 
 
 def train_inline(env_id: str, *, algo: AlgoConfig, num_envs: int, total_env_steps: int,
                  seed: int, network: NetworkConfig | None = None,
                  env_kwargs: dict[str, Any] | None = None,
-                 on_update: Callable[[dict], None] | None = None) -> InlineResult:
+                 on_update: Callable[[dict], None] | None = None,
+                 learner: Learner | None = None,
+                 stop: threading.Event | None = None) -> InlineResult:
     """Trains on `env_id` for `total_env_steps` in this process.
 
     `algo.batch_size` columns per update are collected as `batch_size / num_envs` unrolls
     of `num_envs` envs with the same params. `on_update` receives each update's metrics
-    merged with the collection figures (env steps, episodes finished, timings).
+    merged with the collection figures (env steps, episodes finished, timings). A given
+    `learner` (e.g. one restored from a checkpoint) is trained instead of a fresh one;
+    setting `stop` ends the run after the update in progress.
     """
     if algo.batch_size % num_envs:
         raise ValueError(f"algo.batch_size={algo.batch_size} must be a multiple of "
@@ -67,12 +73,15 @@ def train_inline(env_id: str, *, algo: AlgoConfig, num_envs: int, total_env_step
     env = make_vector_env(env_id, num_envs, env_kwargs)
     agent = make_agent(env.single_observation_space, env.single_action_space, network)
     updates = num_updates(algo, total_env_steps)
-    learner = Learner(agent, algo, num_updates=updates, key=learner_key)
+    if learner is None:
+        learner = Learner(agent, algo, num_updates=updates, key=learner_key)
     collector = Collector(env, agent, unroll_length=algo.unroll_length, gamma=algo.gamma,
                           key=jax.random.fold_in(actor_key, 0), seed=seed)
     episodes, history = [], []
     try:
-        for update in range(updates):
+        for update in range(learner.version, updates):
+            if stop is not None and stop.is_set():
+                break
             params, version = learner.params, learner.version
             tick = time.perf_counter()
             unrolls = [collector.collect(params, version)
@@ -100,4 +109,6 @@ def train_inline(env_id: str, *, algo: AlgoConfig, num_envs: int, total_env_step
                 on_update(metrics)
     finally:
         env.close()
-    return InlineResult(episodes, history, updates * frames_per_update(algo), learner)
+    done = learner.version
+    return InlineResult(episodes, history, done * frames_per_update(algo), learner,
+                        stopped=done < updates)
