@@ -74,6 +74,11 @@ class AlgoConfig:
       adaptive_kl_target: if set, adapt the KL weight towards this KL (PPO's rule).
       target_kl: if set, stop an update's remaining minibatches once KL exceeds 1.5x this.
       max_nonfinite_updates: stop the run after this many non-finite updates in a row.
+      value_normalization: "none", or "popart": the value head predicts returns normalised
+        by running statistics of the value targets, and the head is rescaled whenever the
+        statistics move so its unnormalised output is preserved (van Hasselt et al. 2016).
+        For rewards whose scale is unknown or drifts (e.g. weighted multi-term rewards).
+      popart_step_size: EMA step size of the PopArt target statistics.
     """
 
     name: Literal["impala", "ppo", "appo"] = "impala"
@@ -104,6 +109,8 @@ class AlgoConfig:
     adaptive_kl_target: float | None = None
     target_kl: float | None = None
     max_nonfinite_updates: int = 10
+    value_normalization: Literal["none", "popart"] = "none"
+    popart_step_size: float = 3e-4
 
     def __post_init__(self):
         _check_choice(self, "name", ("impala", "ppo", "appo"))
@@ -122,6 +129,8 @@ class AlgoConfig:
         _check_choice(self, "value_loss", ("squared", "huber"))
         _check_choice(self, "optimizer", ("adam", "rmsprop"))
         _check_choice(self, "lr_schedule", ("constant", "linear", "cosine"))
+        _check_choice(self, "value_normalization", ("none", "popart"))
+        _check_range(self, "popart_step_size", 1e-8, 1.0)
         _check_optional_positive(self, "max_grad_norm", "value_clip", "adaptive_kl_target",
                                  "target_kl")
         if self.dual_clip is not None and not self.dual_clip > 1:

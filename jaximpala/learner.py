@@ -41,6 +41,8 @@ class TrainState:
     params: agent params (`network` is optimised; `obs_norm` is running statistics).
     opt_state: optax state of `params["network"]`.
     kl: the adaptive KL-penalty coefficient.
+    value_norm: PopArt statistics of the value targets (identity unless
+      `algo.value_normalization == "popart"`).
     update_step: updates applied so far; also the params version actors report.
     key: PRNG key for minibatch shuffling.
     nonfinite_streak: consecutive updates skipped for a non-finite loss or gradient.
@@ -50,6 +52,7 @@ class TrainState:
     params: Any
     opt_state: Any
     kl: losses.AdaptiveKLState
+    value_norm: losses.PopArtState
     update_step: Array
     key: Array
     nonfinite_streak: Array
@@ -90,6 +93,7 @@ def init_train_state(agent: Agent, optimizer: optax.GradientTransformation, algo
         params=params,
         opt_state=optimizer.init(params["network"]),
         kl=losses.AdaptiveKLState(coef=jnp.asarray(algo.kl_coef, jnp.float32)),
+        value_norm=losses.popart_init(1),
         update_step=jnp.zeros((), jnp.int32),
         key=state_key,
         nonfinite_streak=jnp.zeros((), jnp.int32),
@@ -110,6 +114,31 @@ def _evaluate(agent: Agent, params, network, batch: Trajectory) -> Evaluation:
                           batch.core_state, batch.episode_starts)
 
 
+# With PopArt the value head's outputs live in a normalised space: targets (V-trace, GAE)
+# are computed on the return scale, and the value loss is taken back in the head's space.
+def _head_to_returns(algo: AlgoConfig, value_norm: losses.PopArtState, head: Array) -> Array:
+    """`[...]` value-head outputs -> return scale (identity without PopArt)."""
+    if algo.value_normalization != "popart":
+        return head
+    return losses.popart_unnormalize(value_norm, head[..., None])[..., 0]
+
+
+def _returns_to_head(algo: AlgoConfig, value_norm: losses.PopArtState, returns: Array
+                     ) -> Array:
+    """`[...]` return-scale targets -> the value head's space (identity without PopArt)."""
+    if algo.value_normalization != "popart":
+        return returns
+    return losses.popart_normalize(value_norm, returns[..., None])[..., 0]
+
+
+def _per_unit_scale(algo: AlgoConfig, value_norm: losses.PopArtState, advantages: Array
+                    ) -> Array:
+    """PopArt divides policy-gradient advantages by sigma so their scale is reward-free."""
+    if algo.value_normalization != "popart":
+        return advantages
+    return advantages / losses.popart_std(value_norm)[0]
+
+
 def _behaviour_kl(agent: Agent, batch: Trajectory, evaluation: Evaluation) -> Array:
     """`[T, B]` exact KL(behaviour || current policy) from the recorded distribution."""
     return agent.distribution(batch.behaviour_dist_params).kl(evaluation.dist)
@@ -124,12 +153,18 @@ def _vtrace_targets(algo: AlgoConfig, batch: Trajectory, log_rhos: Array,
 
 
 def impala_loss(network, params, batch: Trajectory, *, agent: Agent, algo: AlgoConfig,
-                entropy_coef: Array, axis_name: str | None = None) -> tuple[Array, Metrics]:
-    """V-trace actor-critic loss of a `[T, B]` batch."""
+                entropy_coef: Array, value_norm: losses.PopArtState,
+                axis_name: str | None = None) -> tuple[Array, tuple[Metrics, Array]]:
+    """V-trace actor-critic loss of a `[T, B]` batch.
+
+    Returns `(loss, (metrics, vs))` with the `[T, B]` V-trace value targets on the return
+    scale (what PopArt's statistics track).
+    """
     evaluation = _evaluate(agent, params, network, batch)
     log_rhos = evaluation.log_prob - batch.behaviour_log_probs
-    targets = _vtrace_targets(algo, batch, log_rhos, evaluation.values)
-    advantages = targets.pg_advantages
+    values = _head_to_returns(algo, value_norm, evaluation.values)
+    targets = _vtrace_targets(algo, batch, log_rhos, values)
+    advantages = _per_unit_scale(algo, value_norm, targets.pg_advantages)
     if algo.normalize_advantages:
         advantages = losses.normalize_advantages(advantages, mask=batch.mask,
                                                  axis_name=axis_name)
@@ -137,13 +172,14 @@ def impala_loss(network, params, batch: Trajectory, *, agent: Agent, algo: AlgoC
         evaluation.log_prob, advantages, mask=batch.mask, log_rhos=log_rhos,
         clip_rho_threshold=algo.clip_rho_threshold, clip_c_threshold=algo.clip_c_threshold,
         clip_pg_rho_threshold=algo.clip_pg_rho_threshold)
-    v_loss, v_metrics = losses.value_loss(evaluation.values[:-1], targets.vs, mask=batch.mask,
-                                          loss_type=algo.value_loss)
+    v_loss, v_metrics = losses.value_loss(
+        evaluation.values[:-1], _returns_to_head(algo, value_norm, targets.vs),
+        mask=batch.mask, loss_type=algo.value_loss)
     ent_loss, ent_metrics = losses.entropy_loss(evaluation.entropy, mask=batch.mask)
     loss = pg_loss + algo.value_coef * v_loss + entropy_coef * ent_loss
     kl = losses.masked_mean(_behaviour_kl(agent, batch, evaluation), batch.mask)
-    return loss, {**pg_metrics, **v_metrics, **ent_metrics, "loss": loss,
-                  "kl_behaviour_target_exact": kl}
+    return loss, ({**pg_metrics, **v_metrics, **ent_metrics, "loss": loss,
+                   "kl_behaviour_target_exact": kl}, targets.vs)
 
 
 def _ppo_targets(algo: AlgoConfig, batch: Trajectory, values: Array, log_rhos: Array | None):
@@ -165,17 +201,20 @@ def _ppo_targets(algo: AlgoConfig, batch: Trajectory, values: Array, log_rhos: A
 
 def ppo_loss(network, params, batch: Trajectory, advantages: Array | None,
              returns: Array | None, old_values: Array, *, agent: Agent, algo: AlgoConfig,
-             entropy_coef: Array, kl_coef: Array, axis_name: str | None = None
-             ) -> tuple[Array, Metrics]:
+             entropy_coef: Array, kl_coef: Array, value_norm: losses.PopArtState,
+             axis_name: str | None = None) -> tuple[Array, Metrics]:
     """Clipped-surrogate loss of a `[T, b]` minibatch.
 
-    `advantages`/`returns` are precomputed GAE (ppo) or None to compute V-trace targets
-    from this minibatch's current values (appo). `old_values` `[T, b]` anchor value clipping.
+    `advantages`/`returns` (return scale) are precomputed GAE (ppo) or None to compute
+    V-trace targets from this minibatch's current values (appo). `old_values` `[T, b]`, in
+    the value head's space, anchor value clipping.
     """
     evaluation = _evaluate(agent, params, network, batch)
     if advantages is None:
         log_rhos = evaluation.log_prob - batch.behaviour_log_probs
-        advantages, returns = _ppo_targets(algo, batch, evaluation.values, log_rhos)
+        values = _head_to_returns(algo, value_norm, evaluation.values)
+        advantages, returns = _ppo_targets(algo, batch, values, log_rhos)
+    advantages = _per_unit_scale(algo, value_norm, advantages)
     if algo.normalize_advantages:
         advantages = losses.normalize_advantages(advantages, mask=batch.mask,
                                                  axis_name=axis_name)
@@ -183,7 +222,8 @@ def ppo_loss(network, params, batch: Trajectory, advantages: Array | None,
         evaluation.log_prob, batch.behaviour_log_probs, advantages, clip_epsilon=algo.ppo_clip,
         dual_clip=algo.dual_clip, mask=batch.mask)
     v_loss, v_metrics = losses.value_loss(
-        evaluation.values[:-1], returns, mask=batch.mask, loss_type=algo.value_loss,
+        evaluation.values[:-1], _returns_to_head(algo, value_norm, returns), mask=batch.mask,
+        loss_type=algo.value_loss,
         old_values=old_values if algo.value_clip else None, clip_epsilon=algo.value_clip)
     ent_loss, ent_metrics = losses.entropy_loss(evaluation.entropy, mask=batch.mask)
     kl_loss, kl_metrics = losses.kl_penalty_loss(_behaviour_kl(agent, batch, evaluation),
@@ -221,6 +261,34 @@ def _apply_gradients(state: TrainState, grads, loss: Array, optimizer, axis_name
     return state, {"grad_norm": _global_norm(grads), "finite": finite.astype(jnp.float32)}
 
 
+def _update_value_norm(state: TrainState, targets: Array, mask: Array, algo: AlgoConfig,
+                       axis_name: str | None) -> tuple[TrainState, Metrics]:
+    """PopArt: moves the target statistics and rescales the value head to preserve outputs.
+
+    `targets`, `mask`: `[T, B]` return-scale value targets of this update. Skipped when any
+    valid target (on any device) is non-finite, so a poisoned batch cannot corrupt the
+    statistics for the rest of the run.
+    """
+    if algo.value_normalization != "popart":
+        return state, {}
+    finite = jnp.all(jnp.where(mask, jnp.isfinite(targets), True)).astype(jnp.int32)
+    if axis_name is not None:
+        finite = jax.lax.pmin(finite, axis_name)
+    network = state.params["network"]
+    value_norm, kernel, bias = losses.popart_update(
+        state.value_norm, network["value"]["kernel"], network["value"]["bias"],
+        jnp.where(mask, targets, 0.0)[..., None], step_size=algo.popart_step_size, mask=mask,
+        axis_name=axis_name)
+    keep = lambda new, old: jnp.where(finite > 0, new, old)
+    value_norm = jax.tree.map(keep, value_norm, state.value_norm)
+    head = {"kernel": keep(kernel, network["value"]["kernel"]),
+            "bias": keep(bias, network["value"]["bias"])}
+    state = state.replace(value_norm=value_norm,
+                          params={**state.params, "network": {**network, "value": head}})
+    return state, {"value_norm_mean": value_norm.mean[0],
+                   "value_norm_std": losses.popart_std(value_norm)[0]}
+
+
 def _finish_update(state: TrainState, batch: Trajectory, agent: Agent, metrics: Metrics,
                    lr_schedule, step_count: Array, axis_name: str | None
                    ) -> tuple[TrainState, Metrics]:
@@ -248,11 +316,12 @@ def impala_update(state: TrainState, batch: Trajectory, *, agent: Agent, algo: A
     """One V-trace actor-critic step on a `[T, B]` batch."""
     entropy_coef = entropy_coef_at(algo, state.update_step, num_updates)
     loss_fn = functools.partial(impala_loss, agent=agent, algo=algo, entropy_coef=entropy_coef,
-                                axis_name=axis_name)
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params["network"], state.params,
-                                                     batch)
+                                value_norm=state.value_norm, axis_name=axis_name)
+    grads, (metrics, vs) = jax.grad(loss_fn, has_aux=True)(state.params["network"],
+                                                           state.params, batch)
     state, step_metrics = _apply_gradients(state, grads, metrics["loss"], optimizer, axis_name)
-    metrics = {**metrics, **step_metrics, "entropy_coef": entropy_coef}
+    state, norm_metrics = _update_value_norm(state, vs, batch.mask, algo, axis_name)
+    metrics = {**metrics, **step_metrics, **norm_metrics, "entropy_coef": entropy_coef}
     return _finish_update(state, batch, agent, metrics, lr_schedule, state.update_step,
                           axis_name)
 
@@ -268,15 +337,19 @@ def ppo_update(state: TrainState, batch: Trajectory, *, agent: Agent, algo: Algo
     """
     use_gae = algo.name == "ppo"
     entropy_coef = entropy_coef_at(algo, state.update_step, num_updates)
+    popart = algo.value_normalization == "popart"
     start = _evaluate(agent, state.params, state.params["network"], batch)
-    start_values = jax.lax.stop_gradient(start.values)
+    start_head = jax.lax.stop_gradient(start.values)
+    start_values = _head_to_returns(algo, state.value_norm, start_head)
     advantages, returns = (_ppo_targets(algo, batch, start_values, None) if use_gae
                            else (None, None))
-    old_values = start_values[:-1] if use_gae else batch.behaviour_values
+    # Behaviour values were produced under older PopArt statistics: anchor on fresh ones.
+    old_values = start_head[:-1] if use_gae or popart else batch.behaviour_values
     columns = batch.rewards.shape[1]
     per_minibatch = columns // algo.num_minibatches
     loss_fn = functools.partial(ppo_loss, agent=agent, algo=algo, entropy_coef=entropy_coef,
-                                kl_coef=state.kl.coef, axis_name=axis_name)
+                                kl_coef=state.kl.coef, value_norm=state.value_norm,
+                                axis_name=axis_name)
 
     def minibatch_step(carry, idx):
         state, stopped = carry
@@ -309,6 +382,11 @@ def ppo_update(state: TrainState, batch: Trajectory, *, agent: Agent, algo: Algo
                                        jax.random.split(shuffle_key, algo.ppo_epochs),
                                        unroll=unroll)
     metrics = jax.tree.map(jnp.mean, metrics)
+    if popart:
+        targets = returns if use_gae else _ppo_targets(
+            algo, batch, start_values, start.log_prob - batch.behaviour_log_probs)[1]
+        state, norm_metrics = _update_value_norm(state, targets, batch.mask, algo, axis_name)
+        metrics.update(norm_metrics)
     if algo.adaptive_kl_target is not None:
         state = state.replace(kl=losses.adaptive_kl_update(state.kl, metrics["kl"],
                                                            target=algo.adaptive_kl_target))

@@ -93,9 +93,11 @@ PMAP_SCRIPT = textwrap.dedent("""
     agent, batch = _cartpole_batch(num_envs=4)
     # Equal valid counts per device: per-device means then weigh equally, as in the whole.
     batch = batch._replace(mask=np.ones_like(batch.mask))
-    for name in ("impala", "ppo", "appo"):
+    for name, value_norm in [("impala", "none"), ("ppo", "none"), ("appo", "none"),
+                             ("impala", "popart"), ("appo", "popart")]:
         algo = AlgoConfig(name=name, unroll_length=8, batch_size=4, num_minibatches=1,
-                          ppo_epochs=2)
+                          ppo_epochs=2, value_normalization=value_norm,
+                          popart_step_size=0.5)
         results = []
         for devices in (jax.local_devices()[:1], jax.local_devices()):
             learner = Learner(agent, algo, num_updates=10, key=jax.random.key(0),
@@ -104,7 +106,7 @@ PMAP_SCRIPT = textwrap.dedent("""
             results.append((learner.params, metrics))
         (p1, m1), (p2, m2) = results
         for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p2), strict=True):
-            np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6, err_msg=name)
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6, err_msg=name + value_norm)
         np.testing.assert_allclose(m1["grad_norm"], m2["grad_norm"], rtol=1e-4)
     print("ok")
 """)
@@ -145,3 +147,53 @@ def test_a_learner_started_from_a_host_state_continues_it_exactly():
         a, b = (jax.random.key_data(x) if jax.dtypes.issubdtype(
             getattr(x, "dtype", None), jax.dtypes.prng_key) else x for x in (a, b))
         np.testing.assert_array_equal(a, b)
+
+
+def _head_values(agent, params, batch):
+    return agent.evaluate(params, batch.observations, batch.actions, batch.core_state,
+                          batch.episode_starts).values
+
+
+@pytest.mark.parametrize("name", ["impala", "ppo", "appo"])
+def test_popart_tracks_the_target_scale_and_preserves_the_head_outputs(name):
+    from jaximpala import losses
+    from jaximpala.learner import _update_value_norm, init_train_state, make_optimizer
+
+    agent, batch = _cartpole_batch()
+    batch = batch._replace(rewards=batch.rewards * 1000.0)
+    algo = AlgoConfig(name=name, unroll_length=8, batch_size=4, num_minibatches=2,
+                      value_normalization="popart", popart_step_size=0.5)
+    # Output preservation, hand-checked on one statistics move: the unnormalised value of
+    # every state is the same before and after the head is rescaled.
+    state = init_train_state(agent, make_optimizer(algo, 10)[0], algo, jax.random.key(0))
+    targets = np.asarray(batch.rewards, np.float32)
+    moved, metrics = _update_value_norm(state, targets, batch.mask, algo, None)
+    before = losses.popart_unnormalize(state.value_norm, _head_values(
+        agent, state.params, batch)[..., None])
+    after = losses.popart_unnormalize(moved.value_norm, _head_values(
+        agent, moved.params, batch)[..., None])
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-2)
+    valid = targets[batch.mask]
+    np.testing.assert_allclose(metrics["value_norm_mean"], 0.5 * valid.mean(), rtol=1e-5)
+    # Through the learner: the statistics follow the 1000x rewards and stay finite.
+    learner = Learner(agent, algo, num_updates=10, key=jax.random.key(0))
+    for _ in range(3):
+        metrics = learner.update(batch)
+    assert metrics["value_norm_std"] > 50.0
+    assert all(np.isfinite(v) for v in metrics.values())
+
+
+def test_a_nonfinite_batch_leaves_the_popart_statistics_alone():
+    agent, batch = _cartpole_batch()
+    algo = AlgoConfig(name="impala", unroll_length=8, batch_size=4,
+                      value_normalization="popart", popart_step_size=0.5)
+    learner = Learner(agent, algo, num_updates=10, key=jax.random.key(0))
+    learner.update(batch)
+    before = learner.host_state()
+    poisoned = batch._replace(rewards=batch.rewards.copy())
+    poisoned.rewards[0, 0] = np.inf
+    learner.update(poisoned)
+    after = learner.host_state()
+    np.testing.assert_array_equal(after.value_norm.mean, before.value_norm.mean)
+    np.testing.assert_array_equal(after.params["network"]["value"]["kernel"],
+                                  before.params["network"]["value"]["kernel"])
