@@ -19,13 +19,18 @@ import numpy as np
 from jaximpala.agent import Agent
 from jaximpala.trajectory import Trajectory
 
+_RUNNING_TOTALS = ("episode_return", "episode_length")
+
 
 @dataclasses.dataclass
 class EpisodeTracker:
-    """Sums each env's rewards and numeric info entries over its current episode.
+    """Accumulates each env's rewards and `[N]` info entries over its current episode.
 
-    An info entry of shape `[N]` is summed per episode when it is a number, or-ed when it
-    is a bool (e.g. `collision`): that is how per-term rewards and outcomes reach the logs.
+    Reported as `episode/<key>`: reward terms (keys starting with `reward/`) are summed,
+    other numbers are averaged over the episode's steps (e.g. `speed`), bools are or-ed
+    (e.g. `collision`): that is how per-term rewards and outcomes reach the logs. The env's
+    own running `episode_return` / `episode_length`, if any, are skipped: the tracker
+    counts those itself.
     """
 
     num_envs: int
@@ -43,7 +48,8 @@ class EpisodeTracker:
         self.lengths += valid
         for key, value in info.items():
             value = np.asarray(value)
-            if key.startswith("_") or value.shape != (self.num_envs,):
+            if key.startswith("_") or key in _RUNNING_TOTALS or value.shape != (
+                    self.num_envs,):
                 continue
             if value.dtype == bool:
                 total = self.sums.setdefault(key, np.zeros(self.num_envs, bool))
@@ -55,7 +61,9 @@ class EpisodeTracker:
         for i in np.flatnonzero(ended):
             stats = {"episode_return": float(self.returns[i]),
                      "episode_length": int(self.lengths[i])}
-            stats.update({f"episode/{k}": float(v[i]) for k, v in self.sums.items()})
+            stats.update({f"episode/{k}": float(v[i]) if v.dtype == bool or k.startswith(
+                "reward/") else float(v[i]) / max(1, self.lengths[i])
+                for k, v in self.sums.items()})
             finished.append(stats)
             self.returns[i], self.lengths[i] = 0.0, 0
             for total in self.sums.values():

@@ -26,7 +26,8 @@ class CountEnv(gym.Env):
         self.t += 1
         done = self.t >= self.length
         return (np.array([self.t], np.float32), self.reward, done, False,
-                {"hit": done, "term": float(self.t)})
+                {"hit": done, "reward/term": float(self.t), "level": float(self.t),
+                 "episode_return": 1e9})
 
 
 def _collector(envs, unroll_length=6):
@@ -67,7 +68,11 @@ def test_termination_truncation_and_autoreset_are_recorded_exactly():
     # `hit` (bool) is or-ed over the episode: only env 0's episode ends by termination.
     assert {(e["episode_return"], e["episode/hit"]) for e in stats.episodes} == {
         (3.0, 1.0), (2.0, 0.0)}
-    assert {e["episode/term"] for e in stats.episodes} == {3.0, 6.0}
+    # Reward terms are summed, other numbers averaged over the episode (t = 1, 2[, 3]), and
+    # an env's own running totals are left to the tracker.
+    assert {e["episode/reward/term"] for e in stats.episodes} == {3.0, 6.0}
+    assert {e["episode/level"] for e in stats.episodes} == {1.5, 2.0}
+    assert not any("episode/episode_return" in e for e in stats.episodes)
 
 
 def test_unrolls_chain_the_bootstrap_observation():
