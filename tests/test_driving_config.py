@@ -70,6 +70,18 @@ def test_presets_and_overrides():
         "easy").traffic_density
 
 
+def test_overrides_accept_plain_yaml_data_and_name_unknown_keys():
+    easy = preset("easy", reward={"jerk": -0.001}, condition_probs=[0.5, 0.5, 0.0])
+    assert easy.reward.jerk == -0.001
+    assert easy.reward.goal == PRESETS["easy"].reward.goal
+    assert easy.condition_probs == (0.5, 0.5, 0.0)
+    assert easy.route_length == PRESETS["easy"].route_length
+    with pytest.raises(ValueError, match=r"driving\.reward: unknown term\(s\) \['speed'\]"):
+        preset("easy", reward={"speed": 1.0})
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['lanes'\]"):
+        preset("easy", lanes=2)
+
+
 def test_config_is_frozen_and_derived_counts_are_functions():
     config = DrivingConfig()
     with pytest.raises(AttributeError):

@@ -169,6 +169,21 @@ class DrivingConfig:
             raise ValueError(f"driving.reward must be a RewardWeights, got {self.reward!r}")
 
     def replace(self, **changes) -> DrivingConfig:
+        """A copy with `changes`; plain data from YAML is accepted: `reward` as a mapping
+        of some weights (the others are kept) and `condition_probs` as a list."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"driving: unknown option(s) {unknown}; allowed: "
+                             f"{sorted(f.name for f in dataclasses.fields(self))}")
+        if isinstance(changes.get("reward"), dict):
+            weights = changes["reward"]
+            bad = sorted(set(weights) - set(REWARD_TERMS))
+            if bad:
+                raise ValueError(f"driving.reward: unknown term(s) {bad}; allowed: "
+                                 f"{list(REWARD_TERMS)}")
+            changes["reward"] = dataclasses.replace(self.reward, **weights)
+        if isinstance(changes.get("condition_probs"), list):
+            changes["condition_probs"] = tuple(changes["condition_probs"])
         return dataclasses.replace(self, **changes)
 
 
