@@ -243,5 +243,8 @@ def make_agent(observation_space: gym.Space, action_space: gym.Space,
         action_space, squash=config.squash_continuous,
         state_dependent_std=config.state_dependent_std,
         log_std_min=config.log_std_min, log_std_max=config.log_std_max)
-    network = ActorCritic(layout, config, action_distribution.state_independent_mask)
+    initial = action_distribution.initial_params(
+        config.initial_action, log_std=config.initial_log_std, logit=config.initial_logit)
+    network = ActorCritic(layout, config, action_distribution.state_independent_mask,
+                          tuple(float(v) for v in initial))
     return Agent(observation_space, action_space, config, layout, action_distribution, network)

@@ -276,6 +276,23 @@ class DistributionSpec(Protocol):
     def from_flat(self, flat: Array) -> Distribution:
         """`[..., P]` flat parameters -> distribution with batch dims `[...]`."""
 
+    def initial_params(self, action: Any, *, log_std: float, logit: float) -> np.ndarray:
+        """`[P]` flat parameters whose mode is `action` (None: the neutral zero vector).
+
+        Continuous parts get that mean and `log_std`; a discrete choice gets `logit` more
+        than the others. The policy head starts from these (its output bias).
+        """
+
+
+def _preferred_logits(choice: Any, num_actions: int, logit: float, what: str) -> np.ndarray:
+    logits = np.zeros(num_actions, np.float32)
+    if choice is not None:
+        if not (isinstance(choice, int | np.integer) and 0 <= choice < num_actions):
+            raise ValueError(f"initial action of {what} must be an int in "
+                             f"[0, {num_actions}), got {choice!r}")
+        logits[int(choice)] = logit
+    return logits
+
 
 @dataclasses.dataclass(frozen=True)
 class CategoricalSpec:
@@ -294,6 +311,9 @@ class CategoricalSpec:
     def from_flat(self, flat: Array) -> Categorical:
         chex.assert_shape(flat, (..., self.num_params))
         return Categorical(flat)
+
+    def initial_params(self, action: Any, *, log_std: float, logit: float) -> np.ndarray:
+        return _preferred_logits(action, self.num_actions, logit, "Discrete")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,6 +344,14 @@ class MultiCategoricalSpec:
         index, valid = self._padded_index()
         logits = jnp.where(valid, flat[..., index], jnp.asarray(_PAD_LOGIT, flat.dtype))
         return MultiCategorical(logits)
+
+    def initial_params(self, action: Any, *, log_std: float, logit: float) -> np.ndarray:
+        choices = [None] * len(self.nvec) if action is None else list(action)
+        if len(choices) != len(self.nvec):
+            raise ValueError(f"initial action of MultiDiscrete{list(self.nvec)} needs "
+                             f"{len(self.nvec)} entries, got {action!r}")
+        return np.concatenate([_preferred_logits(c, n, logit, f"MultiDiscrete[{i}]")
+                               for i, (c, n) in enumerate(zip(choices, self.nvec, strict=True))])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -374,6 +402,22 @@ class GaussianSpec:
         scale = tuple((h - lo) / 2.0 for lo, h in zip(self.low, self.high, strict=True))
         return TanhDiagGaussian(mean, log_std, loc=loc, scale=scale)
 
+    def initial_params(self, action: Any, *, log_std: float, logit: float) -> np.ndarray:
+        mean = np.zeros(self.dim, np.float64)
+        if action is not None:
+            value = np.asarray(action, np.float64)
+            low, high = np.asarray(self.low), np.asarray(self.high)
+            if value.shape != (self.dim,) or not np.all(np.isfinite(value)):
+                raise ValueError(f"initial action of Box({self.dim}) needs {self.dim} finite "
+                                 f"numbers, got {action!r}")
+            if self.squash and not np.all((value > low) & (value < high)):
+                raise ValueError(f"initial action {list(value)} must lie strictly inside "
+                                 f"the Box bounds {list(low)}..{list(high)}")
+            mean = (np.arctanh((value - (high + low) / 2.0) / ((high - low) / 2.0))
+                    if self.squash else value)
+        log_stds = np.full(self.dim, np.clip(log_std, self.log_std_min, self.log_std_max))
+        return np.concatenate([mean, log_stds]).astype(np.float32)
+
 
 @dataclasses.dataclass(frozen=True)
 class JointSpec:
@@ -399,6 +443,20 @@ class JointSpec:
         if self.is_dict:
             return Joint(dict(zip(self.names, dists, strict=True)))
         return Joint(tuple(dists))
+
+    def initial_params(self, action: Any, *, log_std: float, logit: float) -> np.ndarray:
+        if action is None:
+            parts = [None] * len(self.parts)
+        elif self.is_dict:
+            unknown = sorted(set(action) - set(self.names))
+            if unknown:
+                raise ValueError(f"initial action names unknown action keys {unknown}; the "
+                                 f"space has {list(self.names)}")
+            parts = [action.get(name) for name in self.names]
+        else:
+            parts = list(action)
+        return np.concatenate([part.initial_params(a, log_std=log_std, logit=logit)
+                               for part, a in zip(self.parts, parts, strict=True)])
 
 
 def make_action_distribution(

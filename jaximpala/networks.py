@@ -59,6 +59,13 @@ class NetworkConfig:
       squash_continuous: tanh-squash Box actions into their bounds (else the env clips).
       state_dependent_std: Gaussian log-std is a head output (else a learned constant).
       log_std_min, log_std_max: clip range of the Gaussian log-std.
+      initial_action: the action the untrained policy prefers (its mode), as a value of the
+        action space (e.g. `{"continuous": [0.0, 0.6, 0.0], "discrete": [2, 0]}`); None
+        starts neutral (zero means, uniform choices). A neutral start can be a trap: in
+        the driving sim it presses throttle and brake equally and the car never moves.
+      initial_log_std: starting log-std of Gaussian actions (lower: calmer exploration).
+      initial_logit: how many nats the preferred discrete choice of `initial_action` starts
+        above the others.
       normalize_observations: normalise vector keys with running mean/variance.
       obs_norm_clip: normalised vector observations are clipped to `[-clip, clip]`.
     """
@@ -75,6 +82,9 @@ class NetworkConfig:
     state_dependent_std: bool = False
     log_std_min: float = -5.0
     log_std_max: float = 2.0
+    initial_action: dict | list | None = None
+    initial_log_std: float = 0.0
+    initial_logit: float = 2.0
     normalize_observations: bool = True
     obs_norm_clip: float = 5.0
 
@@ -96,6 +106,8 @@ class NetworkConfig:
             fail("lstm_size", "must be a positive int")
         if not self.log_std_min < self.log_std_max:
             fail("log_std_min", "must be < log_std_max")
+        if not self.log_std_min <= self.initial_log_std <= self.log_std_max:
+            fail("initial_log_std", "must lie in [log_std_min, log_std_max]")
         if not self.obs_norm_clip > 0:
             fail("obs_norm_clip", "must be > 0")
 
@@ -166,9 +178,12 @@ def observation_layout(observation_space: gym.Space) -> ObservationLayout:
                              is_dict)
 
 
-def _dense(features: int, gain: float = HIDDEN_GAIN, name: str | None = None) -> nn.Dense:
+def _dense(features: int, gain: float = HIDDEN_GAIN, name: str | None = None,
+           bias: np.ndarray | None = None) -> nn.Dense:
+    bias_init = nn.initializers.zeros if bias is None else (
+        lambda *_: jnp.asarray(bias, jnp.float32))
     return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain),
-                    bias_init=nn.initializers.zeros, name=name)
+                    bias_init=bias_init, name=name)
 
 
 class MLP(nn.Module):
@@ -249,14 +264,18 @@ class PolicyHead(nn.Module):
     """
 
     state_independent_mask: tuple[bool, ...]
+    initial_params: tuple[float, ...]
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         mask = np.asarray(self.state_independent_mask, bool)
-        outputs = _dense(int((~mask).sum()), POLICY_GAIN, name="outputs")(x)
+        initial = np.asarray(self.initial_params, np.float32)
+        outputs = _dense(int((~mask).sum()), POLICY_GAIN, name="outputs",
+                         bias=initial[~mask])(x)
         if not mask.any():
             return outputs
-        log_std = self.param("log_std", nn.initializers.zeros, (int(mask.sum()),))
+        log_std = self.param("log_std", lambda *_: jnp.asarray(initial[mask]),
+                             (int(mask.sum()),))
         flat = jnp.zeros(x.shape[:-1] + mask.shape, outputs.dtype)
         flat = flat.at[..., np.flatnonzero(~mask)].set(outputs)
         return flat.at[..., np.flatnonzero(mask)].set(
@@ -282,6 +301,7 @@ class ActorCritic(nn.Module):
     layout: ObservationLayout
     config: NetworkConfig
     state_independent_mask: tuple[bool, ...]
+    initial_policy_params: tuple[float, ...]
 
     def _encode(self, obs: Mapping[str, Array], leading: int) -> Array:
         """Flattens `[T, B]` to `[T*B]` and concatenates every key's encoding."""
@@ -311,7 +331,8 @@ class ActorCritic(nn.Module):
             core_state, outputs = LSTMCore(cfg.lstm_size, name="lstm")(
                 core_state, features.reshape(time, batch, -1), episode_start)
             features = outputs.reshape(time * batch, -1)
-        dist_params = PolicyHead(self.state_independent_mask, name="policy")(features)
+        dist_params = PolicyHead(self.state_independent_mask, self.initial_policy_params,
+                                 name="policy")(features)
         values = _dense(1, VALUE_GAIN, name="value")(features)[:, 0]
         return NetworkOutput(dist_params.reshape(time, batch, -1),
                              values.reshape(time, batch)), core_state

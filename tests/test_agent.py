@@ -316,3 +316,35 @@ def test_observation_normalisation_can_be_switched_off():
     assert agent.update_observation_stats(params, obs)["obs_norm"] == {}
     np.testing.assert_array_equal(agent.normalize_observations(params, obs)["lidar"],
                                   obs["lidar"])
+
+
+@pytest.mark.parametrize("state_dependent_std", [False, True])
+def test_the_untrained_policy_prefers_the_configured_initial_action(state_dependent_std):
+    action_space = gym.spaces.Dict({
+        "continuous": gym.spaces.Box(np.array([-1, 0, 0], np.float32), 1.0, (3,), np.float32),
+        "discrete": gym.spaces.MultiDiscrete([3, 3])})
+    obs_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    config = NetworkConfig(vector_mlp_sizes=(8,), torso_sizes=(8,), initial_log_std=-1.0,
+                           initial_action={"continuous": [0.0, 0.7, 0.05],
+                                           "discrete": [2, None]},
+                           state_dependent_std=state_dependent_std)
+    agent = make_agent(obs_space, action_space, config)
+    params = agent.init(jax.random.key(0))
+    obs = np.zeros((5, 4), np.float32)  # zero features: the head outputs its bias alone
+    _, output, _ = agent.act(params, obs, jax.random.key(1))
+    dist = agent.distribution(output.dist_params)
+    mode = dist.mode()
+    np.testing.assert_allclose(mode["continuous"][0], [0.0, 0.7, 0.05], atol=1e-5)
+    np.testing.assert_array_equal(mode["discrete"][0], [2, 0])
+    parts = dist.parts
+    np.testing.assert_allclose(parts["continuous"].log_std, -1.0)
+    # The preferred gear is 2 nats above the others; the unconstrained signal is uniform.
+    probs = np.asarray(jax.nn.softmax(parts["discrete"].logits[0], axis=-1))
+    np.testing.assert_allclose(probs[0], np.exp([0, 0, 2]) / np.exp([0, 0, 2]).sum(),
+                               rtol=1e-5)
+    np.testing.assert_allclose(probs[1], 1 / 3, rtol=1e-5)
+    for bad, match in [({"continuous": [0.0, 1.0, 0.0]}, "strictly inside"),
+                       ({"discrete": [3, 0]}, r"MultiDiscrete\[0\]"),
+                       ({"pedals": [0.5]}, "unknown action keys")]:
+        with pytest.raises(ValueError, match=match):
+            make_agent(obs_space, action_space, NetworkConfig(initial_action=bad))

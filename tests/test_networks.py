@@ -46,7 +46,7 @@ def random_obs(layout, leading, seed=0):
 def build(obs_space, act_space, config=SMALL, key=0):
     layout = observation_layout(obs_space)
     spec = make_action_distribution(act_space, state_dependent_std=config.state_dependent_std)
-    net = ActorCritic(layout, config, spec.state_independent_mask)
+    net = ActorCritic(layout, config, spec.state_independent_mask, (0.0,) * spec.num_params)
     params = net.init(jax.random.key(key), layout.dummy((1, 1)), initial_core_state(config, 1),
                       jnp.zeros((1, 1), bool))["params"]
     return layout, spec, net, params
@@ -63,6 +63,7 @@ def build(obs_space, act_space, config=SMALL, key=0):
     ({"lstm_size": 0}, "lstm_size"),
     ({"log_std_min": 3.0}, "log_std_min"),
     ({"obs_norm_clip": 0.0}, "obs_norm_clip"),
+    ({"initial_log_std": 9.0}, "initial_log_std"),
 ])
 def test_config_validation_names_the_field(overrides, field):
     with pytest.raises(ValueError, match=f"NetworkConfig.{field}"):
@@ -149,9 +150,12 @@ def test_orthogonal_init_with_ppo_gains_and_zero_biases():
 
 
 def test_policy_head_places_state_independent_log_std():
-    head = PolicyHead((False, False, True, True, False))
+    head = PolicyHead((False, False, True, True, False), (0.0, 0.0, 0.5, -0.5, 0.0))
     x = jnp.ones((2, 7, 5))
     params = head.init(jax.random.key(0), x)
+    # The initial parameters seed the log-std and the output bias.
+    np.testing.assert_array_equal(params["params"]["log_std"], [0.5, -0.5])
+    np.testing.assert_array_equal(params["params"]["outputs"]["bias"], [0.0, 0.0, 0.0])
     params["params"]["log_std"] = jnp.array([0.5, -1.5])
     flat = head.apply(params, x)
     dense = x @ params["params"]["outputs"]["kernel"] + params["params"]["outputs"]["bias"]
