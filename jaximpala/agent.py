@@ -186,19 +186,32 @@ class Agent:
           leading `[B]`, its log-prob, value and distribution parameters, and the recurrent
           state after this observation.
         """
-        (batch,) = _leading_shape(obs, 1)
-        if episode_start is None:
-            episode_start = jnp.zeros((batch,), bool)
-        obs_seq = jax.tree.map(lambda x: x[None], obs)
-        output, core_state = self._forward(params, obs_seq, core_state, episode_start[None])
-        dist_params = output.dist_params[0]
-        dist = self.distribution(dist_params)
+        output, core_state = self._step(params, obs, core_state, episode_start)
+        dist = self.distribution(output.dist_params[0])
         action = dist.sample(key)
         # Score the returned action, not the pre-squash sample, so the learner's log-prob
         # of the same action is identical.
         agent_output = AgentOutput(log_prob=dist.log_prob(action), value=output.values[0],
-                                   dist_params=dist_params)
+                                   dist_params=output.dist_params[0])
         return action, agent_output, core_state
+
+    def act_greedy(self, params: Params, obs: Any, core_state: CoreState = (),
+                   episode_start: Array | None = None) -> tuple[Any, CoreState]:
+        """The policy's most likely action per environment (deterministic evaluation).
+
+        Same arguments as `act` without the key; returns `(action [B], core_state)`.
+        """
+        output, core_state = self._step(params, obs, core_state, episode_start)
+        return self.distribution(output.dist_params[0]).mode(), core_state
+
+    def _step(self, params: Params, obs: Any, core_state: CoreState,
+              episode_start: Array | None) -> tuple[NetworkOutput, CoreState]:
+        """The network on one observation per environment `[B, ...]`, as a `[1, B]` sequence."""
+        (batch,) = _leading_shape(obs, 1)
+        if episode_start is None:
+            episode_start = jnp.zeros((batch,), bool)
+        obs_seq = jax.tree.map(lambda x: x[None], obs)
+        return self._forward(params, obs_seq, core_state, episode_start[None])
 
     def evaluate(self, params: Params, obs_seq: Any, actions: Any, core_state: CoreState = (),
                  episode_start: Array | None = None) -> Evaluation:

@@ -10,6 +10,13 @@ import argparse
 import importlib
 import sys
 
+# command -> module with `add_arguments(parser)` and `run(args) -> int`.
+COMMANDS = {
+    "train": "jaximpala.train",
+    "eval": "jaximpala.evaluation",
+    "render": "jaximpala.render_run",
+    "plot": "jaximpala.plot",
+}
 # bench target name -> module with `add_arguments(parser)` and `run(args) -> int`.
 BENCHMARKS = {
     "learner": "jaximpala.bench.learner",
@@ -22,6 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaximpala", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = commands.add_parser(name, help=module.__doc__.splitlines()[0],
+                                  description=module.__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
     bench = commands.add_parser("bench", help="run a benchmark and print ratios against a peer")
     targets = bench.add_subparsers(dest="target", metavar="TARGET", required=True)
     for name, module_name in BENCHMARKS.items():
@@ -33,8 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = ["jaximpala", *argv]  # recorded in the run directory
     if args.version:
         from jaximpala import __version__
 

@@ -8,7 +8,18 @@ functions from the config, never written back into it.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import os
+import pathlib
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from typing import Literal
+
+import yaml
+
+from jaximpala.networks import NetworkConfig
 
 
 def _fail(owner: object, field: str, why: str):
@@ -34,6 +45,13 @@ def _check_range(owner, field: str, low: float, high: float):
 def _check_choice(owner, field: str, choices: tuple):
     if getattr(owner, field) not in choices:
         _fail(owner, field, f"must be one of {list(choices)}")
+
+
+def _check_non_negative_int(owner, *fields: str):
+    for field in fields:
+        value = getattr(owner, field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            _fail(owner, field, "must be a non-negative int")
 
 
 def _check_optional_positive(owner, *fields: str):
@@ -209,3 +227,271 @@ class RuntimeConfig:
             _check_range(self, field, 0, 65535)
         _check_optional_positive(self, "max_policy_lag")
         _check_positive(self, "actor_timeout_s")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggingConfig:
+    """Where metrics go: always a local `metrics.jsonl` in the run directory, plus W&B.
+
+    Attributes:
+      wandb_mode: "offline" (default: no account needed; `wandb sync` uploads later),
+        "online" (needs `wandb login`) or "disabled". W&B is optional: without the
+        `wandb` package installed, runs log locally only and say so once.
+      project, entity, group, name: W&B run placement; `name` defaults to the run
+        directory's name, `group` to none (sweeps set it).
+      tags: W&B tags.
+      log_every: updates between metric records (every record goes to both sinks).
+      progress: show the live progress display on the console.
+    """
+
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    project: str = "jaximpala"
+    entity: str | None = None
+    group: str | None = None
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    log_every: int = 1
+    progress: bool = True
+
+    def __post_init__(self):
+        _check_choice(self, "wandb_mode", ("offline", "online", "disabled"))
+        _check_positive(self, "log_every", integer=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    """Orbax checkpoints of the whole training state (see `jaximpala.checkpoint`).
+
+    Attributes:
+      every_updates: save every this many updates (0: only at the end of the run and on
+        SIGTERM / Ctrl-C).
+      keep: how many of the newest checkpoints to keep.
+    """
+
+    every_updates: int = 100
+    keep: int = 3
+
+    def __post_init__(self):
+        _check_non_negative_int(self, "every_updates")
+        _check_positive(self, "keep", integer=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation on held-out scenarios (see `jaximpala.evaluation`).
+
+    Episode j is the first episode of an env reset with seed `seed + j`; training resets
+    its envs with the run's `seed + i` for small i, so the default offset keeps the two
+    apart.
+
+    Attributes:
+      episodes: episodes per evaluation (0: no evaluation at the end of training).
+      seed: first scenario seed.
+      num_envs: envs stepped together while evaluating.
+      every_updates: also evaluate every this many updates (0: only at the end).
+    """
+
+    episodes: int = 32
+    seed: int = 1_000_000
+    num_envs: int = 16
+    every_updates: int = 0
+
+    def __post_init__(self):
+        _check_non_negative_int(self, "episodes", "seed", "every_updates")
+        _check_positive(self, "num_envs", integer=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """One training run: everything `jaximpala train` needs, saved as `config.yaml`.
+
+    Attributes:
+      seed: seeds the learner's and the actors' keys and the envs' first resets.
+      total_env_steps: env steps to train for (rounded down to whole updates of T * B).
+      run_dir: where the run's files go; null: `runs/<env>-<algo>-<time>`.
+      env, algo, network, runtime, logging, checkpoint, eval: the sections documented on
+        their classes.
+    """
+
+    seed: int = 0
+    total_env_steps: int = 1_000_000
+    run_dir: str | None = None
+    env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    algo: AlgoConfig = dataclasses.field(default_factory=AlgoConfig)
+    network: NetworkConfig = dataclasses.field(default_factory=NetworkConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+    logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        _check_non_negative_int(self, "seed")
+        _check_positive(self, "total_env_steps", integer=True)
+        if self.runtime.mode == "inline" and self.algo.batch_size % self.env.num_envs:
+            raise ValueError(f"RunConfig.env.num_envs: must divide algo.batch_size="
+                             f"{self.algo.batch_size} (runtime.mode=inline collects whole "
+                             f"vector envs), got {self.env.num_envs}")
+
+
+# ---------------------------------------------------------------------------------------
+# Loading: YAML + dotted overrides -> nested frozen dataclasses, typed by their annotations.
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names the dotted key."""
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
+                cls: type = RunConfig):
+    """Reads a YAML config, applies `key.path=value` overrides and builds `cls`.
+
+    Override values are parsed as YAML (`algo.name=ppo`, `network.torso_sizes=[64,64]`,
+    `algo.max_grad_norm=null`). Missing keys keep the dataclass defaults.
+
+    Raises:
+      ConfigError: naming the full dotted key for an unknown key (with the allowed keys),
+        a value of the wrong type or an impossible value (with the allowed values).
+    """
+    data = {}
+    if path is not None:
+        text = pathlib.Path(path).read_text()
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    for override in overrides:
+        apply_override(data, override)
+    return from_dict(cls, data)
+
+
+def apply_override(data: dict, override: str) -> None:
+    """Sets `data[a][b][c] = yaml(value)` in place for the override `a.b.c=value`."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {override!r} must look like key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    *parents, last = key.split(".")
+    node = data
+    for depth, part in enumerate(parents):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(parents[:depth + 1])} is a value, not a section, "
+                              f"so {key} cannot be set")
+        node = child
+    node[last] = value
+
+
+def from_dict(cls: type, data: Mapping, prefix: str = ""):
+    """Builds the dataclass `cls` from a mapping, coercing values to the field types."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: must be a mapping of "
+                          f"{sorted(f.name for f in dataclasses.fields(cls))}, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            raise ConfigError(f"{prefix}{key}: unknown key{hint}; allowed keys"
+                              f"{' of ' + prefix.rstrip('.') if prefix else ''}: {names}")
+        kwargs[key] = _coerce(hints[key], value, prefix + key)
+    try:
+        return cls(**kwargs)
+    except ValueError as error:
+        if isinstance(error, ConfigError):
+            raise
+        # Field checks name `ClassName.field`; say it as the dotted key the user typed.
+        message = re.sub(rf"^{cls.__name__}\.", prefix, str(error))
+        raise ConfigError(message if message != str(error) else
+                          f"{prefix.rstrip('.') or cls.__name__}: {error}") from None
+
+
+def _coerce(tp, value, key: str):
+    """`value` as type `tp` (dataclass, Literal, Optional, tuple, dict, int, float...)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key + ".")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(option, value, key)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if len(errors) == 1 else
+                          f"{key}: {value!r} matches none of {tp}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{key}: must be a list of {len(args)} values, got {value!r}")
+        pairs = enumerate(zip(args, value, strict=True))
+        return tuple(_coerce(a, v, f"{key}[{i}]") for i, (a, v) in pairs)
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: must be true or false, got {value!r}")
+        return value
+    if tp in (int, float):
+        return _coerce_number(tp, value, key)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: must be a string, got {value!r}")
+        return value
+    if tp is typing.Any:
+        return value
+    raise ConfigError(f"{key}: fields of type {tp} cannot be set from a config")
+
+
+def _coerce_number(tp: type, value, key: str):
+    # PyYAML reads `3e-4` and `1e6` as strings (YAML 1.1), so numeric strings are accepted.
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.replace("_", ""))
+        except ValueError:
+            number = value
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise ConfigError(f"{key}: must be {'an int' if tp is int else 'a number'}, "
+                          f"got {value!r}")
+    if tp is int:
+        if not float(number).is_integer():
+            raise ConfigError(f"{key}: must be an int, got {value!r}")
+        return int(number)
+    return float(number)
+
+
+def to_dict(config) -> dict:
+    """A dataclass config as plain YAML-able data (tuples become lists)."""
+    def plain(value):
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(config)
+
+
+def dump_config(config) -> str:
+    """The resolved config as YAML; `load_config` of it gives back an equal config."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False, default_flow_style=False)

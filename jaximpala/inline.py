@@ -19,7 +19,7 @@ from jaximpala.agent import make_agent
 from jaximpala.config import AlgoConfig, frames_per_update, num_updates
 from jaximpala.learner import Learner
 from jaximpala.networks import NetworkConfig
-from jaximpala.rollout import Collector
+from jaximpala.rollout import Collector, episode_means
 from jaximpala.trajectory import concatenate_batch
 
 
@@ -31,6 +31,8 @@ def make_vector_env(env_id: str, num_envs: int, env_kwargs: dict | None = None
       ValueError: if the env does not use gymnasium's next-step autoreset, which the
         collector's masking relies on.
     """
+    import jaximpala.envs  # noqa: F401  (registers the driving ids)
+
     env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=None,
                        **(env_kwargs or {}))
     mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
@@ -39,6 +41,22 @@ def make_vector_env(env_id: str, num_envs: int, env_kwargs: dict | None = None
         raise ValueError(f"{env_id}: autoreset_mode {mode} is not supported; jaximpala needs "
                          "gymnasium's next-step autoreset")
     return env
+
+
+def agent_for_env(env_id: str, env_kwargs: dict | None = None,
+                  network: NetworkConfig | None = None):
+    """The agent for `env_id`'s observation and action spaces."""
+    env = make_vector_env(env_id, 1, env_kwargs)
+    try:
+        return make_agent(env.single_observation_space, env.single_action_space, network)
+    finally:
+        env.close()
+
+
+def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """The run's (learner key, actor key); actor i acts with `fold_in(actor_key, i)`."""
+    learner_key, actor_key = jax.random.split(jax.random.key(seed))
+    return learner_key, actor_key
 
 
 @dataclasses.dataclass
@@ -50,6 +68,7 @@ class InlineResult:
     env_steps: int
     learner: Learner
     stopped: bool = False  # True when `stop` ended the run before `total_env_steps`
+    collector_state: bytes | None = None  # `Collector.get_state()` at the end (for resume)
 
 
 def train_inline(env_id: str, *, algo: AlgoConfig, num_envs: int, total_env_steps: int,
@@ -57,7 +76,10 @@ def train_inline(env_id: str, *, algo: AlgoConfig, num_envs: int, total_env_step
                  env_kwargs: dict[str, Any] | None = None,
                  on_update: Callable[[dict], None] | None = None,
                  learner: Learner | None = None,
-                 stop: threading.Event | None = None) -> InlineResult:
+                 stop: threading.Event | None = None,
+                 collector_state: bytes | None = None, checkpoint_every: int = 0,
+                 on_checkpoint: Callable[[Learner, bytes], None] | None = None
+                 ) -> InlineResult:
     """Trains on `env_id` for `total_env_steps` in this process.
 
     `algo.batch_size` columns per update are collected as `batch_size / num_envs` unrolls
@@ -65,11 +87,16 @@ def train_inline(env_id: str, *, algo: AlgoConfig, num_envs: int, total_env_step
     merged with the collection figures (env steps, episodes finished, timings). A given
     `learner` (e.g. one restored from a checkpoint) is trained instead of a fresh one;
     setting `stop` ends the run after the update in progress.
+
+    Exact resume: every `checkpoint_every` updates, `on_checkpoint(learner, collector_state)`
+    receives the learner and the collector's `get_state()` bytes; the result carries the
+    final collector state. Passing both back (`learner=` restored from that train state,
+    `collector_state=`) continues the run bit for bit on CPU.
     """
     if algo.batch_size % num_envs:
         raise ValueError(f"algo.batch_size={algo.batch_size} must be a multiple of "
                          f"env.num_envs={num_envs}")
-    learner_key, actor_key = jax.random.split(jax.random.key(seed))
+    learner_key, actor_key = run_keys(seed)
     env = make_vector_env(env_id, num_envs, env_kwargs)
     agent = make_agent(env.single_observation_space, env.single_action_space, network)
     updates = num_updates(algo, total_env_steps)
@@ -77,6 +104,8 @@ def train_inline(env_id: str, *, algo: AlgoConfig, num_envs: int, total_env_step
         learner = Learner(agent, algo, num_updates=updates, key=learner_key)
     collector = Collector(env, agent, unroll_length=algo.unroll_length, gamma=algo.gamma,
                           key=jax.random.fold_in(actor_key, 0), seed=seed)
+    if collector_state is not None:
+        collector.set_state(collector_state)
     episodes, history = [], []
     try:
         for update in range(learner.version, updates):
@@ -101,14 +130,16 @@ def train_inline(env_id: str, *, algo: AlgoConfig, num_envs: int, total_env_step
                 "env_step_seconds": sum(stats.env_seconds for _, stats in unrolls),
                 "inference_seconds": sum(stats.inference_seconds for _, stats in unrolls),
             })
-            if new_episodes:
-                metrics["episode_return"] = sum(
-                    e["episode_return"] for e in new_episodes) / len(new_episodes)
+            metrics.update(episode_means(new_episodes))
             history.append(metrics)
             if on_update is not None:
                 on_update(metrics)
+            if on_checkpoint is not None and checkpoint_every and (
+                    learner.version % checkpoint_every == 0):
+                on_checkpoint(learner, collector.get_state())
+        final_state = collector.get_state()
     finally:
-        env.close()
+        collector.env.close()
     done = learner.version
     return InlineResult(episodes, history, done * frames_per_update(algo), learner,
-                        stopped=done < updates)
+                        stopped=done < updates, collector_state=final_state)

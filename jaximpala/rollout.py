@@ -8,7 +8,9 @@ recorded with `mask=False` and the observation it returns starts the new episode
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 import time
 from typing import Any
 
@@ -71,6 +73,29 @@ class EpisodeTracker:
         return finished
 
 
+# Per-episode info sums reported as outcome rates (the driving env's flags).
+OUTCOME_RATES = {"episode/is_success": "success_rate", "episode/collision": "collision_rate",
+                 "episode/offroad": "offroad_rate"}
+
+
+def episode_means(episodes: list[dict]) -> dict[str, float]:
+    """Means over finished episodes (`EpisodeTracker` stats) of what the logs report.
+
+    `episode_return`, `episode_length`, the outcome rates (`success_rate`, `collision_rate`,
+    `offroad_rate`) and each reward term `reward/<term>` where the env reports them. Other
+    info sums (e.g. a running return summed over steps) mean nothing and are left out.
+    """
+    if not episodes:
+        return {}
+    names = {"episode_return": "episode_return", "episode_length": "episode_length",
+             **OUTCOME_RATES}
+    keys = {k for e in episodes for k in e}
+    names.update({k: k.removeprefix("episode/") for k in keys
+                  if k.startswith("episode/reward/")})
+    return {name: float(np.mean([e.get(key, 0.0) for e in episodes]))
+            for key, name in sorted(names.items()) if key in keys}
+
+
 @dataclasses.dataclass
 class CollectStats:
     """Where a `collect` call spent its time, and the episodes it finished."""
@@ -107,6 +132,43 @@ class Collector:
         self._episode_start = np.ones(num_envs, bool)
         self._resetting = np.zeros(num_envs, bool)  # this step is an autoreset transition
         self._episodes = EpisodeTracker(num_envs)
+
+    def get_state(self) -> bytes:
+        """Everything the next `collect` depends on, as bytes (for exact resume).
+
+        The env is pickled whole: its internal state (e.g. the simulator's arrays and the
+        per-slot seed generators) is what makes a resumed run continue bit for bit, and an
+        arbitrary gymnasium env has no other complete description. These bytes are written
+        by this process to a local checkpoint of its own run and never cross a socket.
+        """
+        env = self.env
+        if isinstance(env, gym.vector.SyncVectorEnv):
+            # Its env factories are closures (unpicklable) and only used in `__init__`.
+            env = copy.copy(env)
+            env.env_fns = None
+        return pickle.dumps({
+            "env": env,
+            "obs": self._obs,
+            "core_state": jax.device_get(self._core_state),
+            "key": np.asarray(jax.random.key_data(self._key)),
+            "key_impl": str(jax.random.key_impl(self._key)),
+            "episode_start": self._episode_start,
+            "resetting": self._resetting,
+            "episodes": self._episodes,
+        })
+
+    def set_state(self, state: bytes) -> None:
+        """Continues from a `get_state()` snapshot; the env it was built with is closed."""
+        # Only ever our own checkpoint file, written by `get_state` (see there).
+        restored = pickle.loads(state)
+        self.env.close()
+        self.env = restored["env"]
+        self._obs = restored["obs"]
+        self._core_state = restored["core_state"]
+        self._key = jax.random.wrap_key_data(restored["key"], impl=restored["key_impl"])
+        self._episode_start = restored["episode_start"]
+        self._resetting = restored["resetting"]
+        self._episodes = restored["episodes"]
 
     def collect(self, params: Any, policy_version: int) -> tuple[Trajectory, CollectStats]:
         """One unroll of `T` steps from every env, acting with `params`."""

@@ -21,3 +21,13 @@ def test_python_dash_m_entry_point():
 def test_no_command_prints_help_and_fails(capsys):
     assert main([]) == 2
     assert "usage: jaximpala" in capsys.readouterr().out
+
+
+def test_every_command_has_help(capsys):
+    import pytest
+
+    for command in ("train", "eval", "render", "plot"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert f"usage: jaximpala {command}" in capsys.readouterr().out

@@ -40,3 +40,31 @@ class HybridToyEnv(gym.Env):
 def register() -> None:
     if "jaximpala-test/HybridToy-v0" not in gym.registry:
         gym.register("jaximpala-test/HybridToy-v0", entry_point=HybridToyEnv)
+
+
+class BlowUpEnv(gym.Env):
+    """Reward 1 per step (episodes of 10 steps) until this env has taken `finite_steps`
+    steps, then 1e30: the value loss overflows float32 and every update is non-finite."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, finite_steps: int = 100):
+        self.finite_steps = finite_steps
+        self._total = self._t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self._t += 1
+        self._total += 1
+        reward = 1.0 if self._total <= self.finite_steps else 1e30
+        return np.full(2, self._t / 10, np.float32), reward, self._t >= 10, False, {}
+
+
+def register_blow_up() -> None:
+    if "jaximpala-test/BlowUp-v0" not in gym.registry:
+        gym.register("jaximpala-test/BlowUp-v0", entry_point=BlowUpEnv)

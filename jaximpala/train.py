@@ -1,0 +1,310 @@
+"""Train an agent from a YAML config: `jaximpala train [--config FILE] [key.path=value ...]`.
+
+Prints a live progress display on stderr and, at the end, a one-line JSON summary and the
+run directory on stdout. `--resume RUN_DIR` continues a run from its newest checkpoint
+(bit for bit on CPU with `runtime.mode=inline`). SIGTERM or Ctrl-C stops after the update
+in progress and writes a checkpoint.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import importlib
+import json
+import pathlib
+import secrets
+import signal
+import sys
+import threading
+import time
+
+from jaximpala.config import ConfigError, RunConfig, frames_per_update, load_config, num_updates
+from jaximpala.config import to_dict as config_to_dict
+from jaximpala.runs import SOURCE_ROOT, default_run_dir, prepare_run_dir, read_run_config
+
+CONFIG_DIR = SOURCE_ROOT / "configs"
+DEFAULT_CONFIG = "driving_impala"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help=f"YAML config, or the name of one in configs/ "
+                             f"(default: {DEFAULT_CONFIG})")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue this run from its newest checkpoint")
+    parser.add_argument("overrides", nargs="*", metavar="key.path=value",
+                        help="config overrides, e.g. algo.learning_rate=3e-4 seed=1")
+
+
+def config_path(name: str) -> pathlib.Path:
+    """A config file given as a path or as a name in `configs/` (`debug`, `debug.yaml`)."""
+    for candidate in (pathlib.Path(name), CONFIG_DIR / name, CONFIG_DIR / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    raise ConfigError(f"--config {name}: no such file, and not one of the configs in "
+                      f"{CONFIG_DIR}: {known}")
+
+
+def run(args) -> int:
+    try:
+        if args.resume:
+            if args.config:
+                raise ConfigError("--resume takes the run's own config.yaml; pass changes as "
+                                  "key.path=value overrides instead of --config")
+            config = read_run_config(args.resume, args.overrides)
+        else:
+            config = load_config(config_path(args.config or DEFAULT_CONFIG), args.overrides)
+        check_runtime(config)
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"jaximpala train: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        summary = train(config, resume_dir=args.resume, argv=getattr(args, "argv", sys.argv))
+    except (FileExistsError, FileNotFoundError) as error:
+        print(f"jaximpala train: error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    print(summary["run_dir"])
+    return 1 if "error" in summary else 0
+
+
+def check_runtime(config: RunConfig) -> None:
+    """Fails before anything starts if the configured runtime cannot run."""
+    if config.runtime.mode == "distributed":
+        try:
+            importlib.import_module("jaximpala.runtime")
+        except ModuleNotFoundError as error:
+            if error.name != "jaximpala.runtime":
+                raise
+            raise ConfigError("runtime.mode=distributed: this installation has no "
+                              "jaximpala.runtime module (the distributed runtime); use "
+                              "runtime.mode=inline") from None
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event):
+    """SIGTERM and the first Ctrl-C set `stop` (the run checkpoints and ends); a second
+    Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        print(f"\n{signal.Signals(signum).name}: stopping after this update and writing a "
+              "checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class ProgressDisplay:
+    """The rich progress bar: env steps, frames/s, recent return and success rate, ETA."""
+
+    WINDOW = 20  # updates over which the recent return / success rate are averaged
+
+    def __init__(self, total_steps: int, start_steps: int, enabled: bool):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), TaskProgressColumn(),
+            TextColumn("{task.completed:,}/{task.total:,} steps"),
+            TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
+            console=Console(stderr=True), disable=not enabled)
+        self._task = self._progress.add_task("train", total=total_steps,
+                                             completed=start_steps, stats="compiling...")
+        self._start_steps, self._start_time = start_steps, time.perf_counter()
+        self._recent = collections.deque(maxlen=self.WINDOW)
+
+    def __enter__(self):
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._progress.stop()
+
+    def update(self, metrics: dict) -> None:
+        if metrics.get("episodes"):
+            self._recent.append((metrics["episodes"], metrics["episode_return"],
+                                 metrics.get("success_rate")))
+        steps = metrics["env_steps"]
+        stats = f"{self.frames_per_second(steps):,.0f} frames/s"
+        if self._recent:
+            stats += f"  return {self.recent_return():.2f}"
+            success = self.recent_success()
+            if success is not None:
+                stats += f"  success {success:.0%}"
+        self._progress.update(self._task, completed=steps, stats=stats)
+
+    def frames_per_second(self, steps: int) -> float:
+        return (steps - self._start_steps) / max(time.perf_counter() - self._start_time, 1e-9)
+
+    def recent_return(self) -> float | None:
+        count = sum(n for n, _, _ in self._recent)
+        return sum(n * r for n, r, _ in self._recent) / count if count else None
+
+    def recent_success(self) -> float | None:
+        known = [(n, s) for n, _, s in self._recent if s is not None]
+        count = sum(n for n, _ in known)
+        return sum(n * s for n, s in known) / count if count else None
+
+
+def _wandb_run_id(run_dir: pathlib.Path) -> str:
+    """The run's W&B id, made once and kept in the run directory so a resume continues it."""
+    path = run_dir / "wandb_id.txt"
+    if not path.exists():
+        path.write_text(secrets.token_hex(6) + "\n")
+    return path.read_text().strip()
+
+
+def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
+          argv: list[str] = (), stop: threading.Event | None = None) -> dict:
+    """Runs (or resumes) a training run and returns its summary (also in `summary.json`).
+
+    Raises:
+      FileExistsError: a fresh run's directory already has checkpoints.
+      FileNotFoundError: `resume_dir` has no checkpoint.
+    """
+    # Heavy imports here, so that `jaximpala train --help` and config errors are instant.
+    from jaximpala.checkpoint import Checkpointer
+    from jaximpala.inline import agent_for_env, run_keys, train_inline
+    from jaximpala.learner import Learner, NonFiniteError
+    from jaximpala.logger import MetricsLogger, truncate_metrics
+
+    check_runtime(config)
+    _quiet_absl()
+    run_dir = pathlib.Path(resume_dir or config.run_dir or default_run_dir(config))
+    if resume_dir is None and (run_dir / CHECKPOINT_DIR).exists() and any(
+            (run_dir / CHECKPOINT_DIR).iterdir()):
+        raise FileExistsError(f"{run_dir} already holds a run's checkpoints; continue it "
+                              f"with --resume {run_dir} or choose another run_dir")
+    if resume_dir is not None:
+        config = dataclasses.replace(config, run_dir=str(run_dir))
+    prepare_run_dir(run_dir, config, list(argv))
+    algo, updates = config.algo, num_updates(config.algo, config.total_env_steps)
+    agent = agent_for_env(config.env.id, config.env.kwargs, config.network)
+    learner_key, _ = run_keys(config.seed)
+    checkpointer = Checkpointer(run_dir / CHECKPOINT_DIR, keep=config.checkpoint.keep)
+    state = collector_state = None
+    if resume_dir is not None:
+        restored = checkpointer.restore(initial_train_state(config, agent))
+        state, collector_state = restored.train_state, restored.collector_state
+        truncate_metrics(run_dir, restored.step)
+        if collector_state is None and config.runtime.mode == "inline":
+            print("note: the checkpoint has no collector state (distributed run); the envs "
+                  "start fresh", file=sys.stderr)
+    learner = Learner(agent, algo, num_updates=updates, key=learner_key, state=state)
+    start_update, tick = learner.version, time.perf_counter()
+
+    def save(learner, collector_state=None):
+        checkpointer.save(learner.version, learner.host_state(), collector_state, {
+            "update": learner.version, "env_steps": learner.version * frames_per_update(algo)})
+
+    stop = stop or threading.Event()
+    logger = MetricsLogger(run_dir, config.logging, config_to_dict(config),
+                           run_id=_wandb_run_id(run_dir))
+    display = ProgressDisplay(updates * frames_per_update(algo),
+                              start_update * frames_per_update(algo), config.logging.progress)
+    every = config.checkpoint.every_updates
+
+    def on_update(metrics: dict) -> None:
+        display.update(metrics)
+        update = metrics["update"]
+        if config.eval.every_updates and update % config.eval.every_updates == 0:
+            metrics = {**metrics, **_prefixed("eval/", _evaluate(config, agent,
+                                                                 learner.params))}
+        if update % config.logging.log_every == 0 or "eval/episodes" in metrics:
+            logger.log({**metrics, "frames_per_second": display.frames_per_second(
+                metrics["env_steps"])})
+        if config.runtime.mode == "distributed" and every and update % every == 0:
+            save(learner)
+
+    summary = {"run_dir": str(run_dir)}
+    try:
+        with stop_on_signals(stop), display:
+            if config.runtime.mode == "inline":
+                result = train_inline(
+                    config.env.id, algo=algo, num_envs=config.env.num_envs,
+                    total_env_steps=config.total_env_steps, seed=config.seed,
+                    network=config.network, env_kwargs=config.env.kwargs,
+                    on_update=on_update, learner=learner, stop=stop,
+                    collector_state=collector_state, checkpoint_every=every,
+                    on_checkpoint=save)
+            else:
+                runtime = importlib.import_module("jaximpala.runtime")
+                result = runtime.train_distributed(
+                    config.env, algo, config.runtime, total_env_steps=config.total_env_steps,
+                    seed=config.seed, network=config.network, learner=learner,
+                    on_update=on_update, stop=stop)
+        save(learner, result.collector_state)
+        summary.update(updates=learner.version,
+                       env_steps=learner.version * frames_per_update(algo),
+                       stopped=result.stopped)
+        if config.eval.episodes and not result.stopped:
+            summary["eval"] = _evaluate(config, agent, learner.params)
+            logger.log({"update": learner.version, **_prefixed("eval/", summary["eval"])})
+    except NonFiniteError as error:
+        # The newest checkpoint is the last one written before the non-finite streak ended
+        # the run; nothing is written over it.
+        summary.update(updates=learner.version, error=f"NonFiniteError: {error}",
+                       last_checkpoint=checkpointer.latest_step())
+    finally:
+        logger.close()
+        checkpointer.close()
+    seconds = time.perf_counter() - tick
+    summary.update(wall_seconds=round(seconds, 2), frames_per_second=round(
+        (summary["updates"] - start_update) * frames_per_update(algo) / seconds, 1),
+        train_return=display.recent_return(), train_success_rate=display.recent_success())
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def initial_train_state(config: RunConfig, agent):
+    """The fresh `TrainState` of a run (also the structure its checkpoints restore into)."""
+    from jaximpala.inline import run_keys
+    from jaximpala.learner import init_train_state, make_optimizer
+
+    updates = num_updates(config.algo, config.total_env_steps)
+    return init_train_state(agent, make_optimizer(config.algo, updates)[0], config.algo,
+                            run_keys(config.seed)[0])
+
+
+def _quiet_absl() -> None:
+    """Orbax logs every checkpoint step through absl at WARNING; keep the console for the
+    progress display and real errors."""
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+def _prefixed(prefix: str, metrics: dict) -> dict:
+    return {prefix + k: v for k, v in metrics.items()}
+
+
+def _evaluate(config: RunConfig, agent, params) -> dict:
+    """Greedy evaluation on the config's held-out scenario seeds."""
+    import jax
+
+    from jaximpala.evaluation import evaluate_agent
+
+    return evaluate_agent(config.env.id, config.env.kwargs, agent, params,
+                          episodes=config.eval.episodes, seed=config.eval.seed,
+                          num_envs=config.eval.num_envs, greedy=True,
+                          key=jax.random.key(config.eval.seed))

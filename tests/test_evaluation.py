@@ -1,0 +1,136 @@
+"""Evaluation on held-out seeds, and the eval / render / plot commands on a real run."""
+
+import json
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+from jaximpala.cli import main
+from jaximpala.config import load_config
+from jaximpala.evaluation import (
+    agent_policy,
+    baseline_policy,
+    evaluate,
+    run_episodes,
+    summarise,
+)
+from jaximpala.inline import agent_for_env, make_vector_env
+from jaximpala.train import train
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NO_CAMERA = {"camera": False}
+
+
+def test_summarise_is_the_mean_over_episodes_with_named_rates():
+    episodes = [
+        {"episode_return": 1.0, "episode_length": 10, "episode/is_success": 1.0,
+         "episode/collision": 0.0, "episode/reward/progress": 2.0,
+         "episode/episode_return": 55.0},  # a running sum: meaningless, left out
+        {"episode_return": 3.0, "episode_length": 30, "episode/is_success": 0.0,
+         "episode/collision": 1.0, "episode/reward/progress": 4.0,
+         "episode/episode_return": 99.0},
+    ]
+    assert summarise(episodes) == {
+        "episodes": 2, "episode_return": 2.0, "episode_length": 20.0, "success_rate": 0.5,
+        "collision_rate": 0.5, "reward/progress": 3.0, "episode_return_std": 1.0}
+
+
+def test_episode_j_is_seed_plus_j_whatever_the_chunk_size():
+    def episodes(num_envs):
+        env = make_vector_env("jaximpala/Driving-easy-v0", num_envs, NO_CAMERA)
+        return run_episodes(env, baseline_policy(env), episodes=3, seed=40)
+
+    by_one, by_two = episodes(1), episodes(2)
+    assert by_one == by_two
+    # Episode 1 is the first episode of a single env reset with seed 41.
+    env = make_vector_env("jaximpala/Driving-easy-v0", 1, NO_CAMERA)
+    assert run_episodes(env, baseline_policy(env), episodes=1, seed=41) == by_one[1:2]
+    assert {"success_rate", "collision_rate", "offroad_rate", "reward/progress",
+            "reward/goal"} <= set(summarise(by_one))
+
+
+def test_greedy_evaluation_is_deterministic_and_sampling_follows_the_key():
+    agent = agent_for_env("CartPole-v1")
+    params = agent.init(jax.random.key(0))
+
+    def result(greedy, key):
+        env = make_vector_env("CartPole-v1", 2)
+        return evaluate(env, agent_policy(agent, params, greedy=greedy,
+                                          key=jax.random.key(key)), 4, seed=7)
+
+    assert result(True, 0) == result(True, 1)
+    assert result(False, 3) == result(False, 3)
+    assert result(False, 3) != result(False, 4)
+
+
+def test_the_baseline_refuses_other_envs():
+    with pytest.raises(ValueError, match="only drives the jaximpala driving env"):
+        baseline_policy(make_vector_env("CartPole-v1", 1))
+
+
+@pytest.fixture(scope="module")
+def driving_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "driving"
+    config = load_config(ROOT / "configs" / "debug.yaml", [
+        f"run_dir={run_dir}", "env.id=jaximpala/Driving-easy-v0", "env.kwargs.camera=false",
+        "env.num_envs=4", "algo.batch_size=4", "total_env_steps=128", "eval.episodes=0",
+        "logging.progress=false"])
+    train(config)
+    return run_dir
+
+
+def test_eval_command_reports_both_modes_on_held_out_seeds(driving_run, capsys):
+    assert main(["eval", "--run", str(driving_run), "--episodes", "2", "--seed", "5"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["step"] == 2 and result["episodes"] == 2 and result["seed"] == 5
+    for mode in ("deterministic", "stochastic"):
+        assert result[mode]["episodes"] == 2
+        assert {"success_rate", "collision_rate", "offroad_rate", "reward/progress"} <= set(
+            result[mode])
+    checkpoint = driving_run / "checkpoints" / "2"
+    assert main(["eval", "--checkpoint", str(checkpoint), "--episodes", "2", "--seed",
+                 "5"]) == 0
+    assert json.loads(capsys.readouterr().out)["deterministic"] == result["deterministic"]
+
+
+def test_eval_baseline_and_bad_paths(capsys, tmp_path):
+    assert main(["eval", "--baseline", "--env", "jaximpala/Driving-easy-v0", "--episodes",
+                 "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["policy"] == "baseline" and result["baseline"]["episodes"] == 2
+    assert main(["eval", "--run", str(tmp_path)]) == 2
+    assert "is not a run directory" in capsys.readouterr().err
+
+
+def test_render_writes_a_gif_with_the_overlay(driving_run, tmp_path, capsys):
+    out = tmp_path / "episode.gif"
+    assert main(["render", "--run", str(driving_run), "--max-steps", "6", "--every", "2",
+                 "--out", str(out)]) == 0
+    assert "3 frames" in capsys.readouterr().out
+    data = out.read_bytes()
+    assert data.startswith(b"GIF89a")
+    width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    assert (width, height) == (256 + 200, 256)
+
+
+def test_plot_draws_mean_and_band_across_seeds(driving_run, tmp_path, capsys):
+    # Two seeds of one config: one group, n=2, whose mean is the mean of the two curves.
+    runs = []
+    for seed in (0, 1):
+        run_dir = tmp_path / f"s{seed}"
+        run_dir.mkdir()
+        (run_dir / "config.yaml").write_text(
+            (driving_run / "config.yaml").read_text().replace("seed: 0", f"seed: {seed}"))
+        (run_dir / "metrics.jsonl").write_text("".join(
+            json.dumps({"update": u, "env_steps": 100 * u, "episode_return": seed + u}) + "\n"
+            for u in range(1, 11)))
+        runs.append(str(run_dir))
+    out = tmp_path / "curves.png"
+    assert main(["plot", *runs, "--out", str(out), "--smooth", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    (group,) = summary["metrics"]["episode_return"].values()
+    assert group["seeds"] == 2 and group["final_mean"] == pytest.approx(10.5)
+    assert group["final_ci95"] == pytest.approx(1.96 * np.std([10, 11], ddof=1) / np.sqrt(2))
+    assert out.read_bytes().startswith(b"\x89PNG")
