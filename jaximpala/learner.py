@@ -365,7 +365,12 @@ class Learner:
 
     def update(self, batch: Trajectory) -> dict[str, float]:
         """Applies one update to a host batch `[T, B, ...]` and returns its metrics."""
-        self.state, metrics = self._update(self.state, shard_batch(batch, self.num_devices))
+        return self.update_sharded(shard_batch(batch, self.num_devices))
+
+    def update_sharded(self, batch: Trajectory) -> dict[str, float]:
+        """Applies one update to a batch already split `[D, T, B / D, ...]` over the
+        devices (a host array or one `device_put` ahead, see `prefetch.Batcher`)."""
+        self.state, metrics = self._update(self.state, batch)
         metrics = {k: float(v[0]) for k, v in jax.device_get(metrics).items()}
         if metrics["nonfinite_streak"] >= self.algo.max_nonfinite_updates:
             raise NonFiniteError(
