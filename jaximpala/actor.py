@@ -115,7 +115,13 @@ class _Actor:
         from jaximpala.agent import make_agent
         from jaximpala.inline import make_vector_env
         from jaximpala.rollout import Collector
-        from jaximpala.transport.sockets import Curve, ParamsClient, make_socket
+        from jaximpala.transport.sockets import (
+            TRAJECTORY_HWM,
+            TRAJECTORY_SOCKET_BUFFER,
+            Curve,
+            ParamsClient,
+            make_socket,
+        )
 
         self.spec = spec
         key, env_seed = actor_seeds(spec.seed, spec.actor_id, spec.incarnation)
@@ -130,7 +136,9 @@ class _Actor:
         self.context = zmq.Context()
         self.params = ParamsClient(self.context, spec.params_pub_endpoint,
                                    spec.params_rep_endpoint, template, curve=curve)
-        self.trajectories = make_socket(self.context, zmq.PUSH, curve=curve, hwm=2)
+        self.trajectories = make_socket(self.context, zmq.PUSH, curve=curve,
+                                        hwm=TRAJECTORY_HWM,
+                                        kernel_buffer=TRAJECTORY_SOCKET_BUFFER)
         for endpoint in spec.trajectory_endpoints:
             self.trajectories.connect(endpoint)
         self.reports = make_socket(self.context, zmq.PUSH, curve=curve, hwm=16)

@@ -36,6 +36,7 @@ from jaximpala.rollout import Collector
 from jaximpala.transport.reports import ActorReport
 from jaximpala.transport.sockets import (
     TRAJECTORY_HWM,
+    TRAJECTORY_SOCKET_BUFFER,
     Curve,
     ParamsServer,
     bind,
@@ -211,6 +212,7 @@ class _Endpoints:
         self.auth = start_authenticator(self.context, curve)
         self.trajectories = make_socket(self.context, zmq.PULL, curve=curve,
                                         hwm=TRAJECTORY_HWM,
+                                        kernel_buffer=TRAJECTORY_SOCKET_BUFFER,
                                         max_message_bytes=codec.spec.max_message_bytes)
         self.reports = make_socket(self.context, zmq.PULL, curve=curve, hwm=16,
                                    max_message_bytes=1024 * 1024)

@@ -6,8 +6,13 @@
 - Params: learner PUB -> actor SUB with CONFLATE (an actor only ever sees the latest), plus
   a REP socket answering "current params" so a new actor does not wait for the next PUB.
 
-Every socket has a bounded LINGER, ZMQ heartbeats (a stopped or vanished peer is dropped)
-and send/receive timeouts. Sockets that receive from the network bound the message size
+Every socket has a bounded LINGER, TCP keepalive and send/receive timeouts. ZMTP
+heartbeats (ZMQ_HEARTBEAT_*) are on for the params sockets only: libzmq 4.3 aborts the
+process when a heartbeat times out on a connection whose input is stalled by a full pipe
+(https://github.com/zeromq/libzmq/issues/3937, #4767), which is exactly what backpressure
+does to the trajectory pipes. Liveness of actors is checked one level up instead: they
+report every unroll and send heartbeat reports while blocked (see `runtime.Supervisor`).
+Sockets that receive from the network bound the message size
 (`maxmsgsize`). With `curve` set, every socket speaks CurveZMQ: servers (the learner) accept
 only client public keys in the allow-list directory (see `jaximpala keys`).
 """
@@ -35,7 +40,12 @@ LINGER_MS = 1000
 HEARTBEAT_IVL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 5000
 TIMEOUT_MS = 1000
+KEEPALIVE_IDLE_S = 10
+KEEPALIVE_INTERVAL_S = 5
 TRAJECTORY_HWM = 2  # messages per peer queued on each side of a trajectory pipe
+# Kernel buffers of a trajectory connection: without a bound, loopback TCP autotunes to
+# several MB per side, which hides backpressure from a producer for many unrolls.
+TRAJECTORY_SOCKET_BUFFER = 512 * 1024
 REPORT_HWM = 16
 MAX_REQUEST_BYTES = 64
 
@@ -103,16 +113,26 @@ def start_authenticator(context: zmq.Context, curve: Curve | None) -> ThreadAuth
 
 def make_socket(context: zmq.Context, kind: int, *, curve: Curve | None = None,
                 hwm: int | None = None, max_message_bytes: int | None = None,
-                conflate: bool = False, timeout_ms: int = TIMEOUT_MS) -> zmq.Socket:
-    """A socket with bounded linger, heartbeats and timeouts (options set before connect)."""
+                conflate: bool = False, heartbeat: bool = False,
+                kernel_buffer: int | None = None, timeout_ms: int = TIMEOUT_MS) -> zmq.Socket:
+    """A socket with bounded linger, keepalive and timeouts (options set before connect).
+
+    `heartbeat`: ZMTP heartbeats; only for sockets whose input never stalls (see above).
+    """
     sock = context.socket(kind)
     sock.linger = LINGER_MS
-    sock.heartbeat_ivl = HEARTBEAT_IVL_MS
-    sock.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS
-    sock.heartbeat_ttl = HEARTBEAT_TIMEOUT_MS
+    sock.tcp_keepalive = 1
+    sock.tcp_keepalive_idle = KEEPALIVE_IDLE_S
+    sock.tcp_keepalive_intvl = KEEPALIVE_INTERVAL_S
+    if heartbeat:
+        sock.heartbeat_ivl = HEARTBEAT_IVL_MS
+        sock.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS
+        sock.heartbeat_ttl = HEARTBEAT_TIMEOUT_MS
     sock.rcvtimeo = sock.sndtimeo = timeout_ms
     if hwm is not None:
         sock.sndhwm = sock.rcvhwm = hwm
+    if kernel_buffer is not None:
+        sock.sndbuf = sock.rcvbuf = kernel_buffer
     if max_message_bytes is not None:
         sock.maxmsgsize = max_message_bytes
     if conflate:
@@ -164,8 +184,8 @@ class ParamsServer:
 
     def __init__(self, context: zmq.Context, host: str, *, pub_port: int = 0,
                  rep_port: int = 0, curve: Curve | None = None):
-        self._pub = make_socket(context, zmq.PUB, curve=curve, hwm=2)
-        self._rep = make_socket(context, zmq.REP, curve=curve,
+        self._pub = make_socket(context, zmq.PUB, curve=curve, conflate=True, heartbeat=True)
+        self._rep = make_socket(context, zmq.REP, curve=curve, heartbeat=True,
                                 max_message_bytes=MAX_REQUEST_BYTES, timeout_ms=100)
         self.pub_endpoint = bind(self._pub, host, pub_port)
         self.rep_endpoint = bind(self._rep, host, rep_port)
@@ -215,7 +235,8 @@ class ParamsClient:
         self._context, self._curve = context, curve
         self._rep_endpoint = rep_endpoint
         self._template = template
-        self._sub = make_socket(context, zmq.SUB, curve=curve, conflate=True, timeout_ms=0)
+        self._sub = make_socket(context, zmq.SUB, curve=curve, conflate=True, heartbeat=True,
+                                timeout_ms=0)
         self._sub.setsockopt(zmq.SUBSCRIBE, b"")
         self._sub.connect(pub_endpoint)
         self.rejected = 0
@@ -233,7 +254,8 @@ class ParamsClient:
         """The learner's current `(version, params)`, asking again after each timeout
         (a REQ socket that timed out is replaced) until answered or `should_stop()`."""
         while not should_stop():
-            req = make_socket(self._context, zmq.REQ, curve=self._curve, timeout_ms=timeout_ms)
+            req = make_socket(self._context, zmq.REQ, curve=self._curve, heartbeat=True,
+                              timeout_ms=timeout_ms)
             req.connect(self._rep_endpoint)
             try:
                 req.send(b"params")
