@@ -14,7 +14,14 @@ import sys
 BENCHMARKS = {
     "learner": "jaximpala.bench.learner",
     "losses": "jaximpala.bench.losses",
+    "pipeline": "jaximpala.bench.pipeline",
     "sim": "jaximpala.bench.sim",
+}
+
+
+# command name -> module with `add_arguments(parser)` and `run(args) -> int`.
+COMMANDS = {
+    "keys": "jaximpala.keys",
 }
 
 
@@ -22,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaximpala", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = commands.add_parser(name, help=module.__doc__.splitlines()[0])
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
     bench = commands.add_parser("bench", help="run a benchmark and print ratios against a peer")
     targets = bench.add_subparsers(dest="target", metavar="TARGET", required=True)
     for name, module_name in BENCHMARKS.items():

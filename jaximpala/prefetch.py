@@ -81,6 +81,7 @@ class Receiver(threading.Thread):
         self.rejections = RejectionCounter()
         self.bytes_received = 0
         self.received = 0
+        self.actor_ids: set[int] = set()  # every actor a trajectory came from
         self._sockets = (trajectory_socket, report_socket)
         self._on_report = on_report
         self._stop_event = threading.Event()
@@ -127,6 +128,7 @@ class Receiver(threading.Thread):
             self.rejections.add(error)
             return
         self.received += 1
+        self.actor_ids.add(meta["actor_id"])
         self.trajectories.put_nowait(Received(trajectory, meta, nbytes))
 
     def _receive_report(self, sock: zmq.Socket):

@@ -203,7 +203,7 @@ def example_trajectory(env: EnvConfig, algo: AlgoConfig, agent, params, seed: in
         vector_env.close()
 
 
-class _Endpoints:
+class LearnerSockets:
     """The learner's bound sockets; `close` releases them all."""
 
     def __init__(self, runtime: RuntimeConfig, codec: TrajectoryCodec):
@@ -216,19 +216,66 @@ class _Endpoints:
                                         max_message_bytes=codec.spec.max_message_bytes)
         self.reports = make_socket(self.context, zmq.PULL, curve=curve, hwm=16,
                                    max_message_bytes=1024 * 1024)
-        self.trajectory_endpoint = bind(self.trajectories, runtime.host,
-                                        runtime.trajectory_port)
+        port = runtime.trajectory_port and runtime.trajectory_port + runtime.process_id
+        self.trajectory_endpoint = bind(self.trajectories, runtime.host, port)
         self.report_endpoint = bind(self.reports, runtime.host, runtime.report_port)
-        self.params = ParamsServer(self.context, runtime.host, pub_port=runtime.params_port,
-                                   rep_port=runtime.params_request_port, curve=curve)
+        self.params = None  # only process 0 publishes params
+        if runtime.process_id == 0:
+            self.params = ParamsServer(self.context, runtime.host,
+                                       pub_port=runtime.params_port,
+                                       rep_port=runtime.params_request_port, curve=curve)
+        hosts = runtime.learner_hosts or (runtime.host,) * runtime.num_processes
+        if runtime.num_processes == 1:
+            self.all_trajectory_endpoints = (self.trajectory_endpoint,)
+            self.params_endpoints = (self.params.pub_endpoint, self.params.rep_endpoint)
+        else:
+            self.all_trajectory_endpoints = tuple(
+                f"tcp://{h}:{runtime.trajectory_port + i}" for i, h in enumerate(hosts))
+            self.params_endpoints = (f"tcp://{hosts[0]}:{runtime.params_port}",
+                                     f"tcp://{hosts[0]}:{runtime.params_request_port}")
+
+    def publish(self, version: int, params) -> None:
+        if self.params is not None:
+            self.params.publish(version, params)
 
     def close(self):
-        self.params.close()
+        if self.params is not None:
+            self.params.close()
         self.trajectories.close(linger=0)
         self.reports.close(linger=0)
         if self.auth is not None:
             self.auth.stop()
         self.context.term()
+
+
+def actor_specs(env: EnvConfig, algo: AlgoConfig, network: NetworkConfig | None, seed: int,
+                sockets: LearnerSockets, runtime: RuntimeConfig
+                ) -> Callable[[int, int], ActorSpec]:
+    """`(actor_id, incarnation) -> ActorSpec` of actors feeding `sockets`' learner."""
+
+    def spec_for(slot: int, incarnation: int) -> ActorSpec:
+        # Actor ids are unique over all learner processes (their keys and seeds differ).
+        return ActorSpec(
+            actor_id=runtime.process_id * runtime.num_actors + slot, incarnation=incarnation,
+            env_id=env.id, num_envs=env.num_envs, env_kwargs=dict(env.kwargs),
+            unroll_length=algo.unroll_length, gamma=algo.gamma, network=network,
+            seed=seed, trajectory_endpoints=sockets.all_trajectory_endpoints,
+            report_endpoint=sockets.report_endpoint,
+            params_pub_endpoint=sockets.params_endpoints[0],
+            params_rep_endpoint=sockets.params_endpoints[1],
+            curve_keys_dir=runtime.curve_keys_dir, parent_pid=os.getpid())
+
+    return spec_for
+
+
+def make_supervisor(spec_for: Callable[[int, int], ActorSpec], runtime: RuntimeConfig
+                    ) -> Supervisor:
+    """A `Supervisor` of `runtime.num_actors` actors with the runtime's timeouts."""
+    return Supervisor(
+        spec_for, runtime.num_actors, timeout_s=runtime.actor_timeout_s,
+        start_timeout_s=runtime.actor_start_timeout_s, backoff_s=runtime.restart_backoff_s,
+        max_backoff_s=runtime.max_restart_backoff_s,
+        max_failed_starts=runtime.max_failed_starts)
 
 
 def _raise_thread_errors(*workers) -> None:
@@ -271,6 +318,47 @@ def _drain(reports) -> list[ActorReport]:
     return drained
 
 
+def with_process_env(runtime: RuntimeConfig, environ=None) -> RuntimeConfig:
+    """`runtime` with the multi-host fields taken from the environment where set.
+
+    JAXIMPALA_COORDINATOR_ADDRESS, JAXIMPALA_NUM_PROCESSES and JAXIMPALA_PROCESS_ID win;
+    under Slurm, SLURM_NTASKS and SLURM_PROCID give the process count and id.
+    """
+    environ = os.environ if environ is None else environ
+    fields = {}
+    for field, names in (("coordinator_address", ("JAXIMPALA_COORDINATOR_ADDRESS",)),
+                         ("num_processes", ("JAXIMPALA_NUM_PROCESSES", "SLURM_NTASKS")),
+                         ("process_id", ("JAXIMPALA_PROCESS_ID", "SLURM_PROCID"))):
+        value = next((environ[n] for n in names if environ.get(n)), None)
+        if value is not None:
+            fields[field] = value if field == "coordinator_address" else int(value)
+    return dataclasses.replace(runtime, **fields) if fields else runtime
+
+
+def join_distributed(runtime: RuntimeConfig) -> None:
+    """Joins `jax.distributed` for a multi-host run (before any JAX computation).
+
+    CPU collectives go through gloo, so the same code runs on CPU-only hosts and tests.
+    Actors never join: only learner processes are in the group.
+    """
+    if runtime.num_processes == 1 or jax.distributed.is_initialized():
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(runtime.coordinator_address, runtime.num_processes,
+                               runtime.process_id)
+
+
+def _any_process_stopping(stopping: bool, runtime: RuntimeConfig) -> bool:
+    """Whether any learner process wants to stop (all must leave the loop together, or
+    the others would wait forever in the next update's collectives)."""
+    if runtime.num_processes == 1:
+        return stopping
+    from jax.experimental import multihost_utils
+
+    flags = multihost_utils.process_allgather(np.array([stopping], np.int32))
+    return bool(np.asarray(flags).any())
+
+
 def train_distributed(env: EnvConfig, algo: AlgoConfig, runtime: RuntimeConfig, *,
                       total_env_steps: int, seed: int, network: NetworkConfig | None = None,
                       learner: Learner | None = None,
@@ -291,6 +379,8 @@ def train_distributed(env: EnvConfig, algo: AlgoConfig, runtime: RuntimeConfig, 
     if algo.batch_size % env.num_envs:
         raise ValueError(f"algo.batch_size={algo.batch_size} must be a multiple of "
                          f"env.num_envs={env.num_envs}")
+    runtime = with_process_env(runtime)
+    join_distributed(runtime)
     learner_key, _ = jax.random.split(jax.random.key(seed))
     probe = make_vector_env(env.id, 1, env.kwargs)
     agent = make_agent(probe.single_observation_space, probe.single_action_space, network)
@@ -301,30 +391,17 @@ def train_distributed(env: EnvConfig, algo: AlgoConfig, runtime: RuntimeConfig, 
     codec = TrajectoryCodec(example_trajectory(env, algo, agent, learner.params, seed))
     stop = stop or threading.Event()
     with contextlib.ExitStack() as cleanup:
-        sockets = _Endpoints(runtime, codec)
+        sockets = LearnerSockets(runtime, codec)
         cleanup.callback(sockets.close)
         sockets.params.publish(learner.version, learner.params)
 
-        def spec_for(actor_id: int, incarnation: int) -> ActorSpec:
-            return ActorSpec(
-                actor_id=actor_id, incarnation=incarnation, env_id=env.id,
-                num_envs=env.num_envs, env_kwargs=dict(env.kwargs),
-                unroll_length=algo.unroll_length, gamma=algo.gamma, network=network,
-                seed=seed, trajectory_endpoints=(sockets.trajectory_endpoint,),
-                report_endpoint=sockets.report_endpoint,
-                params_pub_endpoint=sockets.params.pub_endpoint,
-                params_rep_endpoint=sockets.params.rep_endpoint,
-                curve_keys_dir=runtime.curve_keys_dir, parent_pid=os.getpid())
-
-        supervisor = Supervisor(
-            spec_for, runtime.num_actors, timeout_s=runtime.actor_timeout_s,
-            start_timeout_s=runtime.actor_start_timeout_s,
-            backoff_s=runtime.restart_backoff_s, max_backoff_s=runtime.max_restart_backoff_s,
-            max_failed_starts=runtime.max_failed_starts)
+        supervisor = make_supervisor(
+            actor_specs(env, algo, network, seed, sockets, runtime), runtime)
         receiver = Receiver(codec, sockets.trajectories, sockets.reports,
                             queue_size=runtime.queue_size,
-                            on_report=lambda r: supervisor.heard_from(r.actor_id,
-                                                                      r.incarnation))
+                            on_report=lambda r: supervisor.heard_from(
+                                r.actor_id - runtime.process_id * runtime.num_actors,
+                                r.incarnation))
         batcher = Batcher(receiver.trajectories, batch_size=algo.batch_size,
                           num_envs=env.num_envs, devices=learner.devices,
                           prefetch_depth=runtime.prefetch_depth,
@@ -336,14 +413,15 @@ def train_distributed(env: EnvConfig, algo: AlgoConfig, runtime: RuntimeConfig, 
             cleanup.callback(worker.stop)
         supervisor.start()
         cleanup.callback(supervisor.stop)
-        history, episodes = _loop(learner, algo, updates, sockets, supervisor, receiver,
-                                  batcher, stop, on_update)
+        history, episodes = _loop(learner, algo, runtime, updates, sockets, supervisor,
+                                  receiver, batcher, stop, on_update)
     done = learner.version
     return InlineResult(episodes, history, done * frames_per_update(algo), learner,
                         stopped=done < updates)
 
 
-def _loop(learner: Learner, algo: AlgoConfig, updates: int, sockets: _Endpoints,
+def _loop(learner: Learner, algo: AlgoConfig, runtime: RuntimeConfig, updates: int,
+          sockets: LearnerSockets,
           supervisor: Supervisor, receiver: Receiver, batcher: Batcher,
           stop: threading.Event, on_update) -> tuple[list[dict], list[dict]]:
     history, episodes = [], []
@@ -351,14 +429,14 @@ def _loop(learner: Learner, algo: AlgoConfig, updates: int, sockets: _Endpoints,
     for update in range(learner.version, updates):
         tick = time.perf_counter()
         batch = _wait_for_batch(batcher, stop, (receiver, batcher, supervisor))
-        if batch is None:
+        if _any_process_stopping(batch is None, runtime):
             break
         data_wait = time.perf_counter() - tick
         lag = learner.version - batch.policy_versions
         tick = time.perf_counter()
         metrics = learner.update_sharded(batch.device_batch)
         update_seconds = time.perf_counter() - tick
-        sockets.params.publish(learner.version, learner.params)
+        sockets.publish(learner.version, learner.params)
         now = time.perf_counter()
         reports = _drain(receiver.reports)
         report_metrics = _report_metrics(reports, now - last_tick)
@@ -376,6 +454,7 @@ def _loop(learner: Learner, algo: AlgoConfig, updates: int, sockets: _Endpoints,
             "policy_lag_max": int(lag.max()),
             "dropped_stale": batcher.dropped_stale,
             "actor_restarts": supervisor.restarts,
+            "actors_seen": len(receiver.actor_ids),
             "bytes_received_per_s": (receiver.bytes_received - last_bytes) / (now - last_tick),
             **{f"rejected_{k}": v for k, v in receiver.rejections.snapshot().items()},
         })

@@ -13,7 +13,6 @@ from jaximpala.transport.sockets import bind, make_socket
 from jaximpala.transport.trajectories import TrajectoryCodec
 from tests.test_transport_trajectories import N, T, _trajectory
 
-
 BUFFER = 64 * 1024
 
 

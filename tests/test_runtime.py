@@ -211,24 +211,30 @@ def _cpu_seconds(pids) -> dict[int, float]:
     return {pid: sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids}
 
 
+def _idle_actors(pids, window_s=2.0, idle_cpu_s=0.2) -> bool:
+    """Whether every actor used almost no CPU over the next `window_s`."""
+    start = _cpu_seconds(pids)
+    time.sleep(window_s)
+    return all(t - start[pid] < idle_cpu_s for pid, t in _cpu_seconds(pids).items())
+
+
 def test_a_stalled_learner_blocks_actors_with_bounded_memory_then_they_resume(run):
     pids = run.actor_pids()
     restarts = run.last()["actor_restarts"]
     rss_before = {pid: psutil.Process(pid).memory_info().rss for pid in pids}
     os.kill(run.process.pid, signal.SIGSTOP)
     try:
-        # The ZeroMQ pipes and the kernel's loopback buffers (a few MB) fill first; then
-        # the actors must block.
-        time.sleep(6.0)
-        cpu_start = _cpu_seconds(pids)
-        time.sleep(6.0)
-        cpu_used = {pid: t - cpu_start[pid] for pid, t in _cpu_seconds(pids).items()}
+        # The ZeroMQ pipes and the kernel's socket buffers fill first (bounded: a few
+        # messages per actor); then every actor must block, and stay blocked.
+        start = time.monotonic()
+        _wait_for(lambda: _idle_actors(pids), 90, "the actors to block")
+        blocked_after = time.monotonic() - start
+        assert _idle_actors(pids, window_s=3.0)
         rss_after = {pid: psutil.Process(pid).memory_info().rss for pid in pids}
     finally:
         os.kill(run.process.pid, signal.SIGCONT)
-    print(f"actor CPU while the learner was stopped: {cpu_used}")
+    print(f"actors blocked {blocked_after:.1f} s after the learner stopped")
     for pid in pids:
-        assert cpu_used[pid] < 0.6, "an actor kept working (and buffering) for a stopped learner"
         assert rss_after[pid] - rss_before[pid] < 32 * 2**20
     before = run.last()["update"]
     run.wait_updates(before + 3, timeout=60)
@@ -254,3 +260,24 @@ def test_sigterm_stops_everything_within_10_s_and_checkpoints(run):
         except psutil.NoSuchProcess:
             return True
     _wait_for(lambda: all(gone(pid) for pid in children), 5, "no orphan processes")
+
+
+@pytest.mark.slow
+def test_distributed_impala_improves_on_cartpole():
+    from jaximpala.config import RuntimeConfig
+    from jaximpala.runtime import train_distributed
+
+    algo = AlgoConfig(name="impala", unroll_length=32, batch_size=16, learning_rate=3e-3,
+                      max_grad_norm=40.0, vtrace_lambda=0.95, entropy_coef=0.001)
+    result = train_distributed(
+        EnvConfig(id="CartPole-v1", num_envs=8), algo,
+        RuntimeConfig(mode="distributed", num_actors=2, queue_size=4), total_env_steps=150_000,
+        seed=0, network=NetworkConfig(vector_mlp_sizes=(64,), torso_sizes=(64,)))
+    returns = np.array([e["episode_return"] for e in result.episodes])
+    print(f"{len(returns)} episodes: first 50 {returns[:50].mean():.1f}, "
+          f"last 50 {returns[-50:].mean():.1f}; mean lag "
+          f"{np.mean([u['policy_lag_mean'] for u in result.updates]):.2f}")
+    assert not result.stopped and result.env_steps == 150_000 // (32 * 16) * 32 * 16
+    # A random policy scores about 22; IMPALA on stale (off-policy) data still learns.
+    assert returns[:50].mean() < 40
+    assert returns[-50:].mean() > 150
