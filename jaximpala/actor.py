@@ -19,6 +19,7 @@ import dataclasses
 import os
 import resource
 import signal
+import sys
 import time
 
 # One CPU thread for XLA and any BLAS: an actor is one core's worth of work.
@@ -80,6 +81,7 @@ def _die_with_parent(parent_pid: int) -> None:
     except OSError:
         pass  # not Linux: the parent-pid check in the loop still ends the actor
     if parent_pid and os.getppid() != parent_pid:
+        print(f"actor: parent {parent_pid} is gone; exiting", file=sys.stderr)
         os._exit(0)
 
 
@@ -104,6 +106,7 @@ def run_actor(spec: ActorSpec) -> None:
         _Actor(spec).run()
     except _Stopped:
         pass
+    print(f"actor {spec.actor_id} (incarnation {spec.incarnation}) stopped", file=sys.stderr)
 
 
 class _Actor:

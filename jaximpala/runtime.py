@@ -393,7 +393,7 @@ def train_distributed(env: EnvConfig, algo: AlgoConfig, runtime: RuntimeConfig, 
     with contextlib.ExitStack() as cleanup:
         sockets = LearnerSockets(runtime, codec)
         cleanup.callback(sockets.close)
-        sockets.params.publish(learner.version, learner.params)
+        sockets.publish(learner.version, learner.params)
 
         supervisor = make_supervisor(
             actor_specs(env, algo, network, seed, sockets, runtime), runtime)
