@@ -16,11 +16,13 @@ COMMANDS = {
     "eval": "jaximpala.evaluation",
     "render": "jaximpala.render_run",
     "plot": "jaximpala.plot",
+    "keys": "jaximpala.keys",
 }
 # bench target name -> module with `add_arguments(parser)` and `run(args) -> int`.
 BENCHMARKS = {
     "learner": "jaximpala.bench.learner",
     "losses": "jaximpala.bench.losses",
+    "pipeline": "jaximpala.bench.pipeline",
     "sim": "jaximpala.bench.sim",
 }
 

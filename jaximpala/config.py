@@ -207,7 +207,28 @@ class RuntimeConfig:
       prefetch_depth: batches put on the devices ahead of the update.
       max_policy_lag: drop trajectories whose acting version is older than this many
         updates (None: keep all).
-      actor_timeout_s: an actor silent for this long is restarted.
+      actor_timeout_s: an actor silent for this long after its first report (actors
+        report every unroll, and send heartbeats while backpressure blocks them) is killed
+        and restarted.
+      actor_start_timeout_s: the same, from an actor's start to its first report (imports,
+        env construction and compiling `act` take a while on a loaded machine).
+      report_port: TCP port of the learner's actor-report socket (0: a free port).
+      params_request_port: TCP port answering "current params" to new actors (0: free).
+      restart_backoff_s: delay before restarting an actor that died; doubles with each
+        failure in a row (up to `max_restart_backoff_s`) and resets once it reports.
+      max_restart_backoff_s: the longest delay between restarts.
+      max_failed_starts: stop the run (with an error) when an actor dies this many times in
+        a row without ever reporting (e.g. an env id the actor cannot make).
+      curve_keys_dir: directory made by `jaximpala keys` to encrypt and authenticate every
+        socket with CurveZMQ (None: plaintext; keep `host` on 127.0.0.1 then).
+      num_processes, process_id, coordinator_address: a multi-host run: `num_processes`
+        learner processes join `jax.distributed` at `coordinator_address` ("host:port");
+        gradients are averaged over all their devices. Learner `i` binds its trajectory
+        socket at `trajectory_port + i`; process 0 alone publishes params (so the ports
+        must be fixed, not 0). Each learner starts `num_actors` actors that feed every
+        learner. The JAXIMPALA_* or SLURM_* environment variables may set them instead
+        (see `runtime.with_process_env`).
+      learner_hosts: the address actors use to reach learner `i` (default: `host`).
     """
 
     mode: Literal["inline", "distributed"] = "inline"
@@ -219,14 +240,44 @@ class RuntimeConfig:
     prefetch_depth: int = 2
     max_policy_lag: int | None = None
     actor_timeout_s: float = 60.0
+    actor_start_timeout_s: float = 300.0
+    report_port: int = 0
+    params_request_port: int = 0
+    restart_backoff_s: float = 0.5
+    max_restart_backoff_s: float = 30.0
+    max_failed_starts: int = 5
+    curve_keys_dir: str | None = None
+    num_processes: int = 1
+    process_id: int = 0
+    coordinator_address: str | None = None
+    learner_hosts: tuple[str, ...] = ()
 
     def __post_init__(self):
         _check_choice(self, "mode", ("inline", "distributed"))
-        _check_positive(self, "num_actors", "queue_size", "prefetch_depth", integer=True)
-        for field in ("trajectory_port", "params_port"):
+        _check_positive(self, "num_actors", "queue_size", "prefetch_depth",
+                        "max_failed_starts", integer=True)
+        for field in ("trajectory_port", "params_port", "report_port", "params_request_port"):
             _check_range(self, field, 0, 65535)
         _check_optional_positive(self, "max_policy_lag")
-        _check_positive(self, "actor_timeout_s")
+        _check_positive(self, "actor_timeout_s", "actor_start_timeout_s", "restart_backoff_s",
+                        "max_restart_backoff_s")
+        if self.max_restart_backoff_s < self.restart_backoff_s:
+            _fail(self, "max_restart_backoff_s", "must be >= restart_backoff_s")
+        if isinstance(self.learner_hosts, list):  # as YAML gives it
+            object.__setattr__(self, "learner_hosts", tuple(self.learner_hosts))
+        _check_positive(self, "num_processes", integer=True)
+        _check_range(self, "process_id", 0, self.num_processes - 1)
+        if self.num_processes > 1:
+            if not self.coordinator_address:
+                _fail(self, "coordinator_address", "must be host:port when num_processes > 1")
+            for field in ("trajectory_port", "params_port", "params_request_port"):
+                if getattr(self, field) == 0:
+                    _fail(self, field, "must be a fixed port when num_processes > 1")
+        if self.learner_hosts and len(self.learner_hosts) != self.num_processes:
+            _fail(self, "learner_hosts", f"must name {self.num_processes} hosts (or none)")
+        if self.curve_keys_dir is not None and not (
+                isinstance(self.curve_keys_dir, str) and self.curve_keys_dir):
+            _fail(self, "curve_keys_dir", "must be a directory path (or null)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -412,7 +412,10 @@ class Learner:
       algo: algorithm config.
       num_updates: updates in the run (for schedules).
       key: PRNG key of the run's learner.
-      devices: devices to be data-parallel over (default: all local devices).
+      devices: devices to be data-parallel over (default: all local devices). In a
+        multi-process run (`jax.distributed`), the default pmaps over every process's
+        devices, so gradients are averaged across hosts; each process feeds its own local
+        devices' shards.
       state: a host `TrainState` to start from (e.g. restored from a checkpoint) instead
         of a fresh one; it must come from the same agent and algo config.
     """
@@ -422,20 +425,23 @@ class Learner:
         self.agent = agent
         self.algo = algo
         self.devices = list(devices or jax.local_devices())
+        # pmap over all hosts' devices when jax.distributed spans several processes.
+        self._pmap_devices = (jax.devices() if devices is None and jax.process_count() > 1
+                              else self.devices)
         self.optimizer, self.lr_schedule = make_optimizer(algo, num_updates)
         if state is None:
             state = init_train_state(agent, self.optimizer, algo, key)
         self.state = self._replicate(state)
         update = make_update_fn(agent, algo, self.optimizer, self.lr_schedule, num_updates,
                                 axis_name=AXIS)
-        self._update = jax.pmap(update, axis_name=AXIS, devices=self.devices,
+        self._update = jax.pmap(update, axis_name=AXIS, devices=self._pmap_devices,
                                 donate_argnums=0)
 
     def _replicate(self, tree):
         stacked = jax.tree.map(lambda x: jnp.stack([x] * len(self.devices)), tree)
         # Same axis name as the update, so its sharding matches the update's outputs and
         # the second update does not recompile.
-        return jax.pmap(lambda x: x, axis_name=AXIS, devices=self.devices)(stacked)
+        return jax.pmap(lambda x: x, axis_name=AXIS, devices=self._pmap_devices)(stacked)
 
     @property
     def num_devices(self) -> int:
@@ -443,7 +449,12 @@ class Learner:
 
     def update(self, batch: Trajectory) -> dict[str, float]:
         """Applies one update to a host batch `[T, B, ...]` and returns its metrics."""
-        self.state, metrics = self._update(self.state, shard_batch(batch, self.num_devices))
+        return self.update_sharded(shard_batch(batch, self.num_devices))
+
+    def update_sharded(self, batch: Trajectory) -> dict[str, float]:
+        """Applies one update to a batch already split `[D, T, B / D, ...]` over the
+        devices (a host array or one `device_put` ahead, see `prefetch.Batcher`)."""
+        self.state, metrics = self._update(self.state, batch)
         metrics = {k: float(v[0]) for k, v in jax.device_get(metrics).items()}
         if metrics["nonfinite_streak"] >= self.algo.max_nonfinite_updates:
             raise NonFiniteError(

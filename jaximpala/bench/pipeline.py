@@ -1,0 +1,388 @@
+"""Pipeline throughput: transport vs memcpy and pickle+Redis, actor overhead, end to end.
+
+1. transport: trajectories of the run's real shapes sent by another process over TCP
+   loopback (PUSH -> PULL, zero-copy, every message validated on arrival), in GB/s and as
+   a fraction of a raw memcpy of the same bytes measured in the same run; against the
+   pickle + Redis design (`pickle.dumps` + RPUSH, BLPOP + `pickle.loads`, with the same
+   bound of queued messages) on a redis-server this benchmark starts on a free loopback
+   port. Targets: >= 30% of memcpy, >= 3x pickle+Redis.
+2. actors: env frames/s arriving at a learner that validates and discards them, from A
+   actor processes acting with the real network, vs the raw random-action simulator
+   frames/s of A processes of the same vector env. Target: >= 0.8.
+3. train: end-to-end frames/s of `train_distributed` with A actors, and where the time
+   goes (the learner shares the same cores as the actors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import pickle
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+TARGETS = {"memcpy_fraction": 0.3, "vs_redis": 3.0, "actor_efficiency": 0.8}
+QUEUED = 4  # messages either design may have in flight (ZeroMQ: high-water marks)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--parts", nargs="+", default=["transport", "actors", "train"],
+                        choices=["transport", "actors", "train"])
+    parser.add_argument("--env", default="jaximpala/Driving-v0", help="gymnasium env id")
+    parser.add_argument("--num-envs", type=int, default=16, help="N, envs per actor")
+    parser.add_argument("--unroll-length", type=int, default=32, help="T")
+    parser.add_argument("--actors", type=int, default=2, help="A, actor processes")
+    parser.add_argument("--messages", type=int, default=100,
+                        help="trajectories sent per transport measurement")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="measurement window of the actor-overhead part")
+    parser.add_argument("--updates", type=int, default=20, help="updates of the train part")
+    parser.add_argument("--batch-size", type=int, default=32, help="B of the train part")
+    parser.add_argument("--redis-server", default=shutil.which("redis-server"),
+                        help="redis-server binary (default: from PATH)")
+
+
+# --- shared -----------------------------------------------------------------------------
+
+def _example_arrays(args) -> dict:
+    """The flat `name -> array` message of one real unroll of `args.env`."""
+    import jax
+
+    import jaximpala.envs  # noqa: F401
+    from jaximpala.agent import make_agent
+    from jaximpala.config import AlgoConfig, EnvConfig
+    from jaximpala.inline import make_vector_env
+    from jaximpala.runtime import example_trajectory
+
+    env = EnvConfig(id=args.env, num_envs=args.num_envs)
+    probe = make_vector_env(env.id, 1)
+    agent = make_agent(probe.single_observation_space, probe.single_action_space)
+    probe.close()
+    trajectory = example_trajectory(env, AlgoConfig(unroll_length=args.unroll_length),
+                                    agent, agent.init(jax.random.key(0)), seed=0)
+    leaves = jax.tree_util.tree_flatten_with_path(trajectory)[0]
+    return {jax.tree_util.keystr(path): jax.device_get(leaf) for path, leaf in leaves}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _load(path: str) -> dict:
+    import numpy as np
+
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}
+
+
+# --- 1. transport -----------------------------------------------------------------------
+
+def _zmq_sender(path: str, endpoint: str, count: int) -> None:
+    import zmq
+
+    from jaximpala.transport.codec import encode
+    from jaximpala.transport.sockets import TRAJECTORY_HWM, TRAJECTORY_SOCKET_BUFFER, make_socket
+
+    arrays = _load(path)
+    meta = {"actor_id": 0, "incarnation": 0, "sequence": 0, "policy_version": 0}
+    context = zmq.Context()
+    push = make_socket(context, zmq.PUSH, hwm=TRAJECTORY_HWM,
+                       kernel_buffer=TRAJECTORY_SOCKET_BUFFER, timeout_ms=60_000)
+    push.connect(endpoint)
+    for sequence in range(count):
+        push.send_multipart(encode(arrays, {**meta, "sequence": sequence}), copy=False)
+    push.close(linger=60_000)
+    context.term()
+
+
+def _redis_sender(path: str, port: int, count: int) -> None:
+    import redis
+
+    arrays = _load(path)
+    client = redis.Redis(port=port)
+    for _ in range(count):
+        while client.llen("trajectories") >= QUEUED:
+            time.sleep(0.0005)
+        client.rpush("trajectories", pickle.dumps(arrays, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _spawn(target, *args):
+    process = multiprocessing.get_context("spawn").Process(target=target, args=args)
+    process.start()
+    return process
+
+
+def _time_receive(count: int, receive_one) -> float:
+    """Seconds to receive `count` messages, timed from the first one's arrival."""
+    receive_one()
+    start = time.perf_counter()
+    for _ in range(count - 1):
+        receive_one()
+    return time.perf_counter() - start
+
+
+def measure_zmq(path: str, spec, count: int) -> float:
+    """Bytes/s of validated trajectories from another process over TCP loopback."""
+    import zmq
+
+    from jaximpala.transport.codec import decode
+    from jaximpala.transport.sockets import (
+        TRAJECTORY_HWM,
+        TRAJECTORY_SOCKET_BUFFER,
+        bind,
+        make_socket,
+    )
+
+    context = zmq.Context()
+    pull = make_socket(context, zmq.PULL, hwm=TRAJECTORY_HWM, timeout_ms=60_000,
+                       kernel_buffer=TRAJECTORY_SOCKET_BUFFER,
+                       max_message_bytes=spec.max_message_bytes)
+    endpoint = bind(pull, "127.0.0.1", 0)
+    sender = _spawn(_zmq_sender, path, endpoint, count)
+    seconds = _time_receive(count, lambda: decode(pull.recv_multipart(copy=False), spec))
+    sender.join()
+    pull.close(linger=0)
+    context.term()
+    return (count - 1) * spec.payload_bytes / seconds
+
+
+def measure_redis(path: str, payload_bytes: int, count: int, server: str | None
+                  ) -> tuple[float | None, str]:
+    """Bytes/s of pickled trajectories through Redis, or None and why not."""
+    if server is None:
+        return None, "skipped: redis-server not found (apt-get install redis-server)"
+    try:
+        import redis
+    except ImportError:
+        return None, "skipped: the redis client is not installed (pip install redis)"
+    port = _free_port()
+    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    return None, "skipped: redis-server did not start"
+                time.sleep(0.05)
+        sender = _spawn(_redis_sender, path, port, count)
+        seconds = _time_receive(
+            count, lambda: pickle.loads(client.blpop(["trajectories"], timeout=60)[1]))
+        sender.join()
+        return (count - 1) * payload_bytes / seconds, "ok"
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def measure_memcpy(nbytes: int, rounds: int = 20) -> float:
+    """Bytes/s of one-thread memcpy of a message-sized buffer (median of `rounds`)."""
+    import numpy as np
+
+    source = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
+    target = np.empty_like(source)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        times.append(time.perf_counter() - start)
+    return nbytes / statistics.median(times)
+
+
+def bench_transport(args) -> dict:
+    import numpy as np
+
+    from jaximpala.transport.codec import MessageSpec
+    from jaximpala.transport.trajectories import TrajectoryCodec  # noqa: F401
+
+    arrays = _example_arrays(args)
+    spec = MessageSpec.from_example(arrays, meta_fields=(
+        "actor_id", "incarnation", "sequence", "policy_version"), finite=(".rewards",))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "trajectory.npz")
+        np.savez(path, **arrays)
+        memcpy = measure_memcpy(spec.payload_bytes)
+        zmq_rate = measure_zmq(path, spec, args.messages)
+        redis_rate, note = measure_redis(path, spec.payload_bytes, args.messages,
+                                         args.redis_server)
+    result = {"message_bytes": spec.payload_bytes, "memcpy_GBps": memcpy / 1e9,
+              "zmq_GBps": zmq_rate / 1e9, "zmq_fraction_of_memcpy": zmq_rate / memcpy,
+              "redis_note": note}
+    if redis_rate is not None:
+        result.update(redis_GBps=redis_rate / 1e9, zmq_vs_redis=zmq_rate / redis_rate)
+    return result
+
+
+# --- 2. actor overhead ------------------------------------------------------------------
+
+def _random_steps(env_id: str, num_envs: int, seconds: float, results) -> None:
+    """Frames/s of one single-threaded process stepping the vector env at random."""
+    from jaximpala.actor import _SINGLE_THREAD_ENV
+
+    os.environ.update(_SINGLE_THREAD_ENV)
+    import jaximpala.envs  # noqa: F401
+    from jaximpala.inline import make_vector_env
+
+    env = make_vector_env(env_id, num_envs)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() for _ in range(32)]
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        env.step(actions[steps % len(actions)])
+        steps += 1
+    results.put(steps * num_envs / (time.perf_counter() - start))
+    env.close()
+
+
+def measure_raw_simulator(args) -> float:
+    """Summed frames/s of A concurrent random-action processes."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [context.Process(target=_random_steps,
+                                 args=(args.env, args.num_envs, args.seconds, results))
+                 for _ in range(args.actors)]
+    for process in processes:
+        process.start()
+    rates = [results.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join()
+    return sum(rates)
+
+
+def measure_actors(args) -> float:
+    """Frames/s arriving from A real actors at a learner that validates and discards."""
+    import jax
+    import zmq
+
+    import jaximpala.envs  # noqa: F401
+    from jaximpala.agent import make_agent
+    from jaximpala.config import AlgoConfig, EnvConfig, RuntimeConfig
+    from jaximpala.inline import make_vector_env
+    from jaximpala.runtime import (
+        LearnerSockets,
+        actor_specs,
+        example_trajectory,
+        make_supervisor,
+    )
+    from jaximpala.transport.trajectories import TrajectoryCodec
+
+    env, algo = EnvConfig(id=args.env, num_envs=args.num_envs), AlgoConfig(
+        unroll_length=args.unroll_length)
+    probe = make_vector_env(env.id, 1)
+    agent = make_agent(probe.single_observation_space, probe.single_action_space)
+    probe.close()
+    params = agent.init(jax.random.key(0))
+    codec = TrajectoryCodec(example_trajectory(env, algo, agent, params, seed=0))
+    runtime = RuntimeConfig(mode="distributed", num_actors=args.actors)
+    sockets = LearnerSockets(runtime, codec)
+    sockets.params.publish(0, params)
+    supervisor = make_supervisor(actor_specs(env, algo, None, 0, sockets, runtime), runtime)
+    supervisor.start()
+    try:
+        frames_per_message = args.unroll_length * args.num_envs
+        poller = zmq.Poller()
+        poller.register(sockets.trajectories, zmq.POLLIN)
+        poller.register(sockets.reports, zmq.POLLIN)
+        started, counted, start = set(), 0, None
+        while start is None or time.perf_counter() - start < args.seconds:
+            ready = dict(poller.poll(100))
+            if sockets.reports in ready:
+                sockets.reports.recv()
+            if sockets.trajectories in ready:
+                _, meta = codec.decode(sockets.trajectories.recv_multipart(copy=False))
+                started.add(meta["actor_id"])
+                if start is not None:
+                    counted += frames_per_message
+                elif len(started) == args.actors:  # every actor is past its compile
+                    start = time.perf_counter()
+        return counted / (time.perf_counter() - start)
+    finally:
+        supervisor.stop()
+        sockets.close()
+
+
+def bench_actors(args) -> dict:
+    raw = measure_raw_simulator(args)
+    arriving = measure_actors(args)
+    return {"raw_simulator_frames_per_s": raw, "arriving_frames_per_s": arriving,
+            "actor_efficiency": arriving / raw}
+
+
+# --- 3. end to end ----------------------------------------------------------------------
+
+def bench_train(args) -> dict:
+    from jaximpala.config import AlgoConfig, EnvConfig, RuntimeConfig
+    from jaximpala.runtime import train_distributed
+
+    algo = AlgoConfig(unroll_length=args.unroll_length, batch_size=args.batch_size)
+    ends = []
+    result = train_distributed(
+        EnvConfig(id=args.env, num_envs=args.num_envs), algo,
+        RuntimeConfig(mode="distributed", num_actors=args.actors),
+        total_env_steps=args.updates * args.unroll_length * args.batch_size, seed=0,
+        on_update=lambda m: ends.append(time.perf_counter()))
+    steady = result.updates[1:]  # the first update includes compiling it
+    seconds = ends[-1] - ends[0]
+
+    def total(key):
+        return sum(m.get(key, 0.0) for m in steady)
+
+    return {
+        "frames_per_s": len(steady) * args.unroll_length * args.batch_size / seconds,
+        "seconds": seconds,
+        "learner_update_fraction": total("update_seconds") / seconds,
+        "learner_data_wait_fraction": total("data_wait_seconds") / seconds,
+        "batch_prepare_seconds_per_update": total("batch_prepare_seconds") / len(steady),
+        "actor_env_step_seconds": total("env_step_seconds"),
+        "actor_inference_seconds": total("inference_seconds"),
+        "policy_lag_mean": sum(m["policy_lag_mean"] for m in steady) / len(steady),
+    }
+
+
+def _verdict(value: float, target: float) -> str:
+    return f"{value:.2f} (target >= {target}: {'met' if value >= target else 'NOT met'})"
+
+
+def run(args) -> int:
+    results = {}
+    if "transport" in args.parts:
+        t = results["transport"] = bench_transport(args)
+        print(f"transport: {t['message_bytes'] / 1e6:.2f} MB trajectories, memcpy "
+              f"{t['memcpy_GBps']:.2f} GB/s, ZeroMQ {t['zmq_GBps']:.2f} GB/s = "
+              f"{_verdict(t['zmq_fraction_of_memcpy'], TARGETS['memcpy_fraction'])} of memcpy")
+        if "redis_GBps" in t:
+            print(f"  pickle+Redis {t['redis_GBps']:.2f} GB/s; ZeroMQ / Redis = "
+                  f"{_verdict(t['zmq_vs_redis'], TARGETS['vs_redis'])}")
+        else:
+            print(f"  pickle+Redis {t['redis_note']}")
+    if "actors" in args.parts:
+        a = results["actors"] = bench_actors(args)
+        print(f"actors (A={args.actors}, N={args.num_envs}): raw simulator "
+              f"{a['raw_simulator_frames_per_s']:.0f} frames/s, arriving at the learner "
+              f"{a['arriving_frames_per_s']:.0f} frames/s = "
+              f"{_verdict(a['actor_efficiency'], TARGETS['actor_efficiency'])}")
+    if "train" in args.parts:
+        e = results["train"] = bench_train(args)
+        print(f"train (A={args.actors}, T={args.unroll_length}, B={args.batch_size}): "
+              f"{e['frames_per_s']:.0f} frames/s; learner busy "
+              f"{e['learner_update_fraction']:.0%}, waiting for data "
+              f"{e['learner_data_wait_fraction']:.0%}; actors spent "
+              f"{e['actor_env_step_seconds']:.1f} s stepping envs and "
+              f"{e['actor_inference_seconds']:.1f} s in inference; mean policy lag "
+              f"{e['policy_lag_mean']:.1f}")
+    print(json.dumps(results))
+    return 0
