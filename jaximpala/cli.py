@@ -37,14 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
                                   description=module.__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(handler=module.run)
     bench = commands.add_parser("bench", help="run a benchmark and print ratios against a peer")
     targets = bench.add_subparsers(dest="target", metavar="TARGET", required=True)
     for name, module_name in BENCHMARKS.items():
         module = importlib.import_module(module_name)
         sub = targets.add_parser(name, help=module.__doc__.splitlines()[0])
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(handler=module.run)
     return parser
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return int(args.run(args) or 0)
+    return int(args.handler(args) or 0)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Every run is one `jaximpala train` process with its own run directory
 `<root>/<sweep>/<label>-s<seed>`, W&B group `<sweep>` and tag `sweep`. Runs go locally, at
 most `parallel` at a time (each process's output in `<run_dir>.log`), or are printed one
-command per line for a cluster scheduler (`--print`). At the end `jaximpala plot` summarises
-the sweep with the mean and a confidence band across seeds.
+command per line for a cluster scheduler (`--print`). Launching a sweep again skips finished
+runs and resumes interrupted ones. At the end `jaximpala plot` summarises the sweep with the
+mean and a confidence band across seeds.
 """
 
 from __future__ import annotations
@@ -46,7 +47,22 @@ def sweep_commands(name: str, config: str, axes: dict[str, Sequence], seeds: Seq
 
 
 def _run_dir(command: list[str]) -> Path:
+    if "--resume" in command:
+        return Path(command[command.index("--resume") + 1])
     return Path(next(a for a in command if a.startswith("run_dir=")).split("=", 1)[1])
+
+
+def resumable(command: list[str]) -> list[str] | None:
+    """`command` for a run not started yet; `train --resume` for one that was interrupted
+    (it has checkpoints but no summary); None for one that finished."""
+    run_dir = _run_dir(command)
+    if (run_dir / "summary.json").exists():
+        return None
+    checkpoints = run_dir / "checkpoints"
+    if checkpoints.is_dir() and any(checkpoints.iterdir()):
+        train = command.index("train")
+        return [*command[:train + 1], "--resume", str(run_dir)]
+    return command
 
 
 def run_parallel(commands: list[list[str]], parallel: int, poll_s: float = 1.0) -> list[int]:
@@ -95,7 +111,11 @@ def main(argv: list[str] | None, *, name: str, config: str, axes: dict[str, Sequ
     if args.print_only:
         print("\n".join(shlex.join(c) for c in commands))
         return 0
-    codes = run_parallel(commands, args.parallel)
+    # Launching a sweep again finishes it: done runs are skipped, interrupted ones resumed.
+    todo = [c for c in map(resumable, commands) if c is not None]
+    if len(todo) < len(commands):
+        print(f"{len(commands) - len(todo)} of {len(commands)} runs already finished")
+    codes = run_parallel(todo, args.parallel)
     sweep_dir = Path(args.root) / args.name
     plot = [sys.executable, "-m", "jaximpala", "plot", str(sweep_dir), "--out",
             str(sweep_dir / "curves.png")]

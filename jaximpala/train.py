@@ -50,6 +50,12 @@ def config_path(name: str) -> pathlib.Path:
 
 
 def run(args) -> int:
+    stop = threading.Event()
+    with stop_on_signals(stop):  # from here on a SIGTERM ends the run with a checkpoint
+        return _run(args, stop)
+
+
+def _run(args, stop: threading.Event) -> int:
     try:
         if args.resume:
             if args.config:
@@ -63,7 +69,8 @@ def run(args) -> int:
         print(f"jaximpala train: error: {error}", file=sys.stderr)
         return 2
     try:
-        summary = train(config, resume_dir=args.resume, argv=getattr(args, "argv", sys.argv))
+        summary = train(config, resume_dir=args.resume, argv=getattr(args, "argv", sys.argv),
+                        stop=stop)
     except (FileExistsError, FileNotFoundError) as error:
         print(f"jaximpala train: error: {error}", file=sys.stderr)
         return 2

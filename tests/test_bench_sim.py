@@ -23,6 +23,6 @@ def test_cli_runs_our_part_only(capsys):
     args = build_parser().parse_args(
         ["bench", "sim", "--sizes", "2", "--seconds", "0.1", "--no-peers"])
     assert isinstance(args, argparse.Namespace)
-    assert args.run(args) == 0
+    assert args.handler(args) == 0
     out = capsys.readouterr().out
     assert "camera+lidar+state" in out and "lidar+state (camera off)" in out

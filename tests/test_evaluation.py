@@ -74,7 +74,9 @@ def test_the_baseline_refuses_other_envs():
 def driving_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "driving"
     config = load_config(ROOT / "configs" / "debug.yaml", [
+        # Episodes cut at 40 steps keep evaluation quick.
         f"run_dir={run_dir}", "env.id=jaximpala/Driving-easy-v0", "env.kwargs.camera=false",
+        "env.kwargs.max_episode_steps=40",
         "env.num_envs=4", "algo.batch_size=4", "total_env_steps=128", "eval.episodes=0",
         "logging.progress=false"])
     train(config)

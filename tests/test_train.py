@@ -180,3 +180,10 @@ def test_sigterm_writes_a_checkpoint_and_resume_continues_the_run(tmp_path):
     assert len((run_dir / "command.txt").read_text().splitlines()) == 2
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["total_env_steps"] == (
         stopped_at + 2) * 256
+
+
+def test_distributed_mode_without_the_runtime_module_is_a_clear_error(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "jaximpala.runtime", None)  # as if not installed
+    code, lines, err = _run_cli(capsys, "--config", "debug", "runtime.mode=distributed")
+    assert code == 2 and not lines
+    assert "runtime.mode=distributed: this installation has no jaximpala.runtime" in err
