@@ -12,6 +12,7 @@ is positive to the left of the road centre line.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,14 +67,33 @@ class Scenario:
 def generate(config: DrivingConfig, seeds: list[int] | np.ndarray) -> Scenario:
     """The scenarios of the given episode seeds (a K-long sequence of ints)."""
     ones = [_generate_one(config, np.random.default_rng(int(seed))) for seed in seeds]
+    # np.array of a list stacks like np.stack at a fraction of its per-call cost, which
+    # dominates here: a reset usually generates one or two scenarios.
     fields = {}
     for name in Scenario.__dataclass_fields__:
         if name in ("traffic", "pedestrians"):
             keys = ones[0][name].keys() if ones else ()
-            fields[name] = {k: np.stack([o[name][k] for o in ones]) for k in keys}
+            fields[name] = {k: np.array([o[name][k] for o in ones]) for k in keys}
         else:
-            fields[name] = np.stack([np.asarray(o[name]) for o in ones])
+            fields[name] = np.array([o[name] for o in ones])
     return Scenario(**fields)
+
+
+@functools.lru_cache(maxsize=16)
+def _condition_cdf(probs: tuple[float, float, float]) -> np.ndarray:
+    """Cumulative road-condition probabilities, normalised exactly as `Generator.choice`
+    normalises `p`, so drawing with it consumes and returns what `choice` would."""
+    cdf = np.asarray(probs, dtype=np.float64).cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+@functools.lru_cache(maxsize=16)
+def _grid_s(size: int) -> np.ndarray:
+    """[G] arc length of each road grid sample (shared, read-only)."""
+    grid_s = np.arange(size) * GRID_STEP
+    grid_s.flags.writeable = False
+    return grid_s
 
 
 def _generate_one(config: DrivingConfig, rng: np.random.Generator) -> dict:
@@ -84,7 +104,8 @@ def _generate_one(config: DrivingConfig, rng: np.random.Generator) -> dict:
     num_lanes = int(rng.integers(config.num_lanes_min, config.num_lanes_max + 1))
     lane_width = rng.uniform(config.lane_width_min, config.lane_width_max)
     speed_limit = rng.uniform(config.speed_limit_min, config.speed_limit_max)
-    condition = int(rng.choice(len(ROAD_CONDITIONS), p=np.asarray(config.condition_probs)))
+    # = rng.choice(len(ROAD_CONDITIONS), p=condition_probs), without its argument checks
+    condition = int(_condition_cdf(config.condition_probs).searchsorted(rng.random(), "right"))
     friction = rng.uniform(*FRICTION_RANGES[ROAD_CONDITIONS[condition]])
     roughness = rng.uniform(0.0, config.max_roughness)
     sensor_range = rng.uniform(config.sensor_range_min, config.sensor_range_max)
@@ -92,9 +113,14 @@ def _generate_one(config: DrivingConfig, rng: np.random.Generator) -> dict:
     goal_s = EGO_START_S + config.route_length
     crosswalk_s = _crosswalks(config, rng, goal_s)
     solid = np.abs(curvature) > SOLID_CURVATURE
-    grid_s = np.arange(size) * GRID_STEP
-    for cs in crosswalk_s[crosswalk_s < NO_CROSSWALK]:
-        solid |= (grid_s > cs - SOLID_BEFORE_CROSSWALK) & (grid_s < cs + CROSSWALK_HALF_WIDTH)
+    # Solid from the first grid point past cs - SOLID_BEFORE_CROSSWALK to the last one before
+    # cs + CROSSWALK_HALF_WIDTH (exclusive on both ends), found by bisection.
+    real = crosswalk_s[crosswalk_s < NO_CROSSWALK]
+    grid_s = _grid_s(size)
+    starts = grid_s.searchsorted(real - SOLID_BEFORE_CROSSWALK, "right")
+    stops = grid_s.searchsorted(real + CROSSWALK_HALF_WIDTH, "left")
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+        solid[start:stop] = True
     ego_lane = int(rng.integers(0, num_lanes))
     ego_speed = rng.uniform(0.0, 0.6) * speed_limit
     traffic = _traffic(config, rng, num_lanes, speed_limit, ego_lane)
@@ -150,12 +176,7 @@ def _traffic(config, rng, num_lanes: int, speed_limit: float, ego_lane: int) -> 
     is kept clear. Slots that do not fit are parked FAR_AWAY and marked inactive.
     """
     count = num_traffic(config)
-    slot_length = 12.0
-    offsets = np.arange(-60.0, 200.0, slot_length)
-    lanes, offs = np.meshgrid(np.arange(num_lanes), offsets, indexing="ij")
-    lanes, offs = lanes.ravel(), offs.ravel()
-    free = np.abs(offs) > 15.0
-    free_slots = np.flatnonzero(free)
+    lanes, offs, free_slots = _traffic_slots(num_lanes)
     chosen = rng.permutation(free_slots)[:count]
     active = np.zeros(count, bool)
     active[: len(chosen)] = True
@@ -175,6 +196,20 @@ def _traffic(config, rng, num_lanes: int, speed_limit: float, ego_lane: int) -> 
         comfort_decel=rng.uniform(1.5, 3.0, count), min_gap=rng.uniform(1.5, 3.0, count),
         politeness=rng.uniform(0.0, 0.5, count),
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _traffic_slots(num_lanes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Starting slots of traffic, 12 m long in every lane over [-60, 200) m from the ego:
+    lane [S] and offset [S] of each slot, and the ids of the free ones (not next to the ego).
+    Shared, read-only arrays."""
+    offsets = np.arange(-60.0, 200.0, 12.0)
+    lanes, offs = np.meshgrid(np.arange(num_lanes), offsets, indexing="ij")
+    lanes, offs = lanes.ravel(), offs.ravel()
+    free_slots = np.flatnonzero(np.abs(offs) > 15.0)
+    for array in (lanes, offs, free_slots):
+        array.flags.writeable = False
+    return lanes, offs, free_slots
 
 
 def _pedestrians(config, rng, crosswalk_s: np.ndarray) -> dict:
