@@ -28,8 +28,8 @@ def _no_obstacles(x=0):
 class HalfNoise:
     """Every random draw is 0.5."""
 
-    def uniform(self, stream, size):
-        return np.full((1, size), 0.5)
+    def uniform(self, stream, size, rows=None):
+        return np.full((1 if rows is None else len(rows), size), 0.5)
 
 
 def _run(t, obstacles, steps, num_lanes=2, solid=False, ego_s=0.0):

@@ -9,6 +9,8 @@ ahead (and vice versa), in a lane with room for them.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,91 +76,139 @@ def idm_accel(speed, desired_speed, time_headway, max_accel, comfort_decel, min_
     )
     free = 1.0 - (speed / np.maximum(desired_speed, 0.1)) ** 4
     interaction = (desired_gap / np.maximum(gap, 0.1)) ** 2
-    return np.clip(max_accel * (free - interaction), -MAX_DECEL, max_accel)
+    # = np.clip(..., -MAX_DECEL, max_accel), without np.clip's Python-level overhead
+    return np.minimum(np.maximum(max_accel * (free - interaction), -MAX_DECEL), max_accel)
+
+
+@functools.lru_cache(maxsize=16)
+def _traffic_ids(num_envs: int, num_traffic: int, per_env: int):
+    """Env [N*M] and flat object id [N*M] of every traffic vehicle (shared, read-only)."""
+    env = np.repeat(np.arange(num_envs), num_traffic)
+    me = env * per_env + np.tile(np.arange(num_traffic), num_envs)
+    env.flags.writeable = me.flags.writeable = False
+    return env, me
 
 
 class _Objects:
     """Flat view of all objects ([N, E] -> [N*E]) that IDM and MOBIL look up by flat id."""
 
     def __init__(self, traffic: Traffic, obstacles: dict[str, np.ndarray]):
-        self.num_envs, self.num_traffic = traffic.s.shape  # N, M
+        n, m = traffic.s.shape
+        self.num_envs, self.num_traffic = n, m
         cat = lambda a, b: np.concatenate([a, b], axis=1)
-        self.s2d = cat(traffic.s, obstacles["s"])
-        self.lane2d = cat(traffic.lane, obstacles["lane"])
-        self.valid2d = cat(traffic.active, obstacles["valid"])
-        self.per_env = self.s2d.shape[1]
-        self.s = self.s2d.ravel()
+        s2d = cat(traffic.s, obstacles["s"])
+        self.per_env = s2d.shape[1]
+        self.s = s2d.ravel()
         self.speed = cat(traffic.speed, obstacles["speed"]).ravel()
         self.half = cat(0.5 * traffic.length, obstacles["half_length"]).ravel()
         # Pedestrians a vehicle is already alongside stop mattering to it (they wait for it);
         # braking for them would deadlock the two.
         self.passable = cat(np.zeros(traffic.s.shape, bool), obstacles["passable"]).ravel()
-        self.index = LaneIndex(self.s2d, self.lane2d, self.valid2d)
-        # Driver of each object as MOBIL imagines it; non-traffic objects get DEFAULT_DRIVER.
-        self.driver = {
-            k: cat(getattr(traffic, k), np.full(obstacles["s"].shape, v)).ravel()
-            for k, v in DEFAULT_DRIVER.items()
-        }
-        self.desired = cat(traffic.desired_speed,
-                           np.maximum(obstacles["speed"], 1.0) * 1.2).ravel()
+        self.politeness = traffic.politeness.ravel()  # [N*M], traffic only
+        self.index = LaneIndex(s2d, cat(traffic.lane, obstacles["lane"]),
+                               cat(traffic.active, obstacles["valid"]))
+        # Driver of each object as MOBIL imagines it, one row per IDM parameter (desired
+        # speed, then _DRIVER_FIELDS); non-traffic objects get DEFAULT_DRIVER.
+        driver = np.empty((1 + len(_DRIVER_FIELDS), n, self.per_env))
+        driver[0, :, :m] = traffic.desired_speed
+        driver[0, :, m:] = np.maximum(obstacles["speed"], 1.0) * 1.2
+        driver[1:, :, :m] = [getattr(traffic, k) for k in _DRIVER_FIELDS]
+        driver[1:, :, m:] = _DEFAULT_COLUMN
+        self.driver = driver.reshape(len(driver), -1)
 
-    def flat(self, env, who):
-        """Flat ids of per-env object ids `who` ([Q], -1 for none stays -1)."""
+    def lookup(self, env, lane, s, behind):
+        """Flat ids of leaders (`behind` False) or followers (True) of the queries, -1 for
+        none; inputs [Q]. See `LaneIndex.lookup`."""
+        who = self.index.lookup(env, lane, s, behind)
         return np.where(who >= 0, env * self.per_env + who, -1)
 
     def leader(self, env, lane, s):
         """Flat id of the first object ahead of s in lane (or -1); inputs [Q]."""
-        return self.flat(env, self.index.leader(env, lane, s))
+        return self.lookup(env, lane, s, np.zeros(env.shape, bool))
 
     def follower(self, env, lane, s):
         """Flat id of the last object behind s in lane (or -1); inputs [Q]."""
-        return self.flat(env, self.index.follower(env, lane, s))
+        return self.lookup(env, lane, s, np.ones(env.shape, bool))
 
-    def accel_of(self, who, s, half, speed, leader):
-        """IDM acceleration of object `who` (flat ids [Q]) placed at (s, half, speed) behind
-        flat object `leader` (-1: free road)."""
+    def accel_of(self, who, leader):
+        """IDM acceleration of objects `who` (flat ids [Q]) where they are, behind flat objects
+        `leader` ([Q], -1: free road)."""
         has = leader >= 0
         lead = np.where(has, leader, 0)
+        s, half, speed = self.s[who], self.half[who], self.speed[who]
         gap = self.s[lead] - self.half[lead] - s - half
         gap = np.where(has & ~(self.passable[lead] & (gap < 0.0)), gap, np.inf)
-        d = self.driver
-        return idm_accel(speed, self.desired[who], d["time_headway"][who], d["max_accel"][who],
-                         d["comfort_decel"][who], d["min_gap"][who], gap,
+        desired, time_headway, max_accel, comfort_decel, min_gap = self.driver[:, who]
+        return idm_accel(speed, desired, time_headway, max_accel, comfort_decel, min_gap, gap,
                          speed - self.speed[lead])
 
 
-def _mobil(objects, traffic, env, me, lane, accel, num_lanes):
-    """MOBIL lane choice of the vehicles with flat ids `me` ([Q]; env, lane, current accel
-    and num_lanes [Q] alike): move left or right when the own gain plus politeness times the
-    new follower's gain (a loss when negative) beats the threshold, and the new follower
-    would not have to brake harder than SAFE_DECEL. Returns the chosen lanes [Q]."""
-    s, v, half = objects.s[me], objects.speed[me], objects.half[me]
-    politeness = traffic.politeness.ravel()[(me // objects.per_env) * objects.num_traffic
-                                            + me % objects.per_env]
-    best_gain = np.full(me.shape, -np.inf)
+_DRIVER_FIELDS = ("time_headway", "max_accel", "comfort_decel", "min_gap")
+_DEFAULT_COLUMN = np.array([DEFAULT_DRIVER[k] for k in _DRIVER_FIELDS])[:, None, None]
+# MOBIL's two options, left (lane + 1) then right, and the keep-right bias of each.
+_DIRECTIONS = np.array([[1], [-1]])
+_BIAS = np.array([[-KEEP_RIGHT_BIAS], [KEEP_RIGHT_BIAS]])
+
+
+def _accelerations(objects, env, me, lane, s, can_change, num_lanes):
+    """One batch of lane queries and one batch of IDM evaluations for a step: every
+    vehicle's acceleration behind its leader ([N*M]), and MOBIL's lane choice of the vehicles
+    that may change lanes (flat mask `can_change`). All inputs are flat [N*M] over traffic.
+    Returns (accel [N*M], best lane [N*M])."""
+    pick = np.flatnonzero(can_change)
+    q = pick.size
+    q_env, q_me, q_s = env[pick], me[pick], s[pick]
+    new_lane = lane[pick] + _DIRECTIONS  # [2, Q]
+    # queries: every vehicle's leader; then the leaders and followers in both target lanes
+    around = objects.lookup(
+        np.concatenate([env, np.tile(q_env, 4)]),
+        np.concatenate([lane, new_lane.ravel(), new_lane.ravel()]),
+        np.concatenate([s, np.tile(q_s, 4)]),
+        np.arange(env.size + 4 * q) >= env.size + 2 * q,
+    )
+    leader = around[: env.size]
+    new_leader = around[env.size: env.size + 2 * q].reshape(2, q)
+    new_follower = around[env.size + 2 * q:].reshape(2, q)
+    f = np.where(new_follower >= 0, new_follower, 0)
+    # IDM: everyone behind their leader; a changer behind its new leader; the new follower
+    # behind its current leader (the new leader) and behind the changer.
+    accel = objects.accel_of(
+        np.concatenate([me, q_me, q_me, f.ravel(), f.ravel()]),
+        np.concatenate([leader, new_leader.ravel(), new_leader.ravel(), np.tile(q_me, 2)]),
+    )
+    my_new_accel, f_now, f_after = accel[env.size:].reshape(3, 2, q)
     best_lane = lane.copy()
-    for direction, bias in ((1, -KEEP_RIGHT_BIAS), (-1, KEEP_RIGHT_BIAS)):
-        new_lane = lane + direction
-        ok = (new_lane >= 0) & (new_lane < num_lanes)
-        new_leader = objects.leader(env, new_lane, s)
-        new_follower = objects.follower(env, new_lane, s)
-        my_new_accel = objects.accel_of(me, s, half, v, new_leader)
-        has_f = new_follower >= 0
-        f = np.where(has_f, new_follower, 0)
-        f_now = objects.accel_of(f, objects.s[f], objects.half[f], objects.speed[f], new_leader)
-        # the follower's IDM behind the changing vehicle: "leader" is the vehicle itself
-        f_after = objects.accel_of(f, objects.s[f], objects.half[f], objects.speed[f], me)
-        gap_behind = s - half - objects.s[f] - objects.half[f]
-        lead = np.where(new_leader >= 0, new_leader, 0)
-        gap_ahead = np.where(new_leader >= 0, objects.s[lead] - objects.half[lead] - s - half,
-                             np.inf)
-        safe = (~has_f | ((f_after >= -SAFE_DECEL) & (gap_behind > 1.0))) & (gap_ahead > 1.0)
-        follower_gain = np.where(has_f, f_after - f_now, 0.0)
-        gain = my_new_accel - accel + politeness * follower_gain + bias
-        better = ok & safe & (gain > CHANGE_THRESHOLD) & (gain > best_gain)
-        best_gain = np.where(better, gain, best_gain)
-        best_lane = np.where(better, new_lane, best_lane)
-    return best_lane
+    if q:
+        best_lane[pick] = _mobil(objects, pick, q_me, num_lanes[q_env], new_lane, new_leader,
+                                 new_follower, accel[pick], my_new_accel, f_now, f_after)
+    return accel[: env.size], best_lane
+
+
+def _mobil(objects, pick, me, num_lanes, new_lane, new_leader, new_follower, accel,
+           my_new_accel, f_now, f_after):
+    """MOBIL lane choice of the vehicles `pick` (flat traffic ids [Q]; `me` their flat object
+    ids, num_lanes of their roads, accel their current IDM accelerations; the rest [2, Q],
+    for a move left then right):
+    move when the own gain plus politeness times the new follower's gain (a loss when
+    negative) beats the threshold, and the new follower would not have to brake harder than
+    SAFE_DECEL; left wins a tie. Returns the chosen lanes [Q]."""
+    s, half = objects.s[me], objects.half[me]
+    politeness = objects.politeness[pick]
+    has_f = new_follower >= 0
+    f = np.where(has_f, new_follower, 0)
+    ok = (new_lane >= 0) & (new_lane < num_lanes)
+    gap_behind = s - half - objects.s[f] - objects.half[f]
+    lead = np.where(new_leader >= 0, new_leader, 0)
+    gap_ahead = np.where(new_leader >= 0, objects.s[lead] - objects.half[lead] - s - half,
+                         np.inf)
+    safe = (~has_f | ((f_after >= -SAFE_DECEL) & (gap_behind > 1.0))) & (gap_ahead > 1.0)
+    follower_gain = np.where(has_f, f_after - f_now, 0.0)
+    gain = my_new_accel - accel + politeness * follower_gain + _BIAS
+    good = ok & safe & (gain > CHANGE_THRESHOLD)
+    go_left = good[0]
+    go_right = good[1] & (~go_left | (gain[1] > gain[0]))
+    lane = new_lane[0] - _DIRECTIONS[0]
+    return np.where(go_right, new_lane[1], np.where(go_left, new_lane[0], lane))
 
 
 def step(
@@ -178,27 +228,18 @@ def step(
     half_length, valid, passable (ignored once a vehicle is alongside).
     num_lanes, lane_width, ego_s: [N]. solid_here: [N, M] bool, lane dividers solid at each
     vehicle. steps: [N] step counters (stagger lane decisions). noise: this step's random
-    numbers (drawn only when a vehicle respawns).
+    numbers (drawn only when a vehicle respawns, and only for the envs concerned).
     """
     n, m = traffic.s.shape
     objects = _Objects(traffic, obstacles)
-    env = np.repeat(np.arange(n), m)
-    me = env * objects.per_env + np.tile(np.arange(m), n)  # flat ids of the traffic
-    s, v, half = objects.s[me], objects.speed[me], objects.half[me]
+    env, me = _traffic_ids(n, m, objects.per_env)
+    s, v = traffic.s.ravel(), traffic.speed.ravel()
     lane = traffic.lane.ravel()
-    accel = objects.accel_of(me, s, half, v, objects.leader(env, lane, s))
-
     # Drivers reconsider their lane every DECISION_PERIOD steps, staggered across vehicles,
     # and only when off cooldown and not at a solid divider: a fifth of the queries per step.
-    phase = (np.repeat(steps, m) + np.tile(np.arange(m), n)) % DECISION_PERIOD == 0
-    can_change = (
-        phase & (traffic.cooldown.ravel() <= 0.0) & traffic.active.ravel() & ~solid_here.ravel()
-    )
-    best_lane = lane.copy()
-    pick = np.flatnonzero(can_change)
-    if pick.size:
-        best_lane[pick] = _mobil(objects, traffic, env[pick], me[pick], lane[pick],
-                                 accel[pick], np.repeat(num_lanes, m)[pick])
+    phase = (steps[:, None] + np.arange(m)) % DECISION_PERIOD == 0
+    can_change = (phase & (traffic.cooldown <= 0.0) & traffic.active & ~solid_here).ravel()
+    accel, best_lane = _accelerations(objects, env, me, lane, s, can_change, num_lanes)
     changing = best_lane != lane
     cooldown = np.where(changing, LANE_CHANGE_COOLDOWN, traffic.cooldown.ravel() - dt)
 
@@ -207,15 +248,11 @@ def step(
     new_lane = best_lane.reshape(n, m)
     target_d = lane_center(new_lane, num_lanes[:, None], lane_width[:, None])
     step_d = LATERAL_SPEED * dt
-    new_d = traffic.d + np.clip(target_d - traffic.d, -step_d, step_d)
+    new_d = traffic.d + np.minimum(np.maximum(target_d - traffic.d, -step_d), step_d)
 
-    moved = Traffic(
-        active=traffic.active, s=new_s.reshape(n, m), d=new_d, lane=new_lane,
-        speed=new_speed.reshape(n, m), accel=accel.reshape(n, m), length=traffic.length,
-        width=traffic.width, desired_speed=traffic.desired_speed,
-        time_headway=traffic.time_headway, max_accel=traffic.max_accel,
-        comfort_decel=traffic.comfort_decel, min_gap=traffic.min_gap,
-        politeness=traffic.politeness, cooldown=cooldown.reshape(n, m),
+    moved = dataclasses.replace(
+        traffic, s=new_s.reshape(n, m), d=new_d, lane=new_lane,
+        speed=new_speed.reshape(n, m), accel=accel.reshape(n, m), cooldown=cooldown.reshape(n, m),
     )
     return _respawn(moved, objects, num_lanes, lane_width, ego_s, noise)
 
@@ -223,22 +260,25 @@ def step(
 def _respawn(traffic, objects, num_lanes, lane_width, ego_s, noise):
     """Move vehicles that drifted out of the ego's neighbourhood to the other end of it, into
     a random lane when it has 20 m of room both ways (else they try again next step)."""
-    n, m = traffic.s.shape
+    m = traffic.s.shape[1]
     offset = traffic.s - ego_s[:, None]
     far = traffic.active & ((offset > RESPAWN_AHEAD) | (offset < -RESPAWN_BEHIND))
-    if not far.any():
+    pick = np.flatnonzero(far)
+    if not pick.size:
         return traffic
-    # Only the far vehicles (a few per step) are queried and moved.
-    pick = np.flatnonzero(far.ravel())
-    env = pick // m
-    u = noise.uniform(STREAM_RESPAWN, 3 * m).reshape(n * m, 3)[pick]
+    # Only the far vehicles (a few per step) are queried and moved, and only their envs'
+    # numbers are drawn: three per vehicle slot.
+    env, slot = pick // m, pick % m
+    u = noise.uniform(STREAM_RESPAWN, 3 * m, rows=env).reshape(-1, m, 3)[
+        np.arange(pick.size), slot]
     ego = ego_s[env]
     lanes = num_lanes[env]
     new_s = np.where(offset.ravel()[pick] < 0, ego + 150.0 + 40.0 * u[:, 0],
                      ego - 60.0 - 15.0 * u[:, 0])
     new_lane = np.minimum((u[:, 1] * lanes).astype(np.int64), lanes - 1)
-    leader = objects.leader(env, new_lane, new_s)
-    follower = objects.follower(env, new_lane, new_s)
+    around = objects.lookup(np.tile(env, 2), np.tile(new_lane, 2), np.tile(new_s, 2),
+                            np.arange(2 * pick.size) >= pick.size)
+    leader, follower = around[: pick.size], around[pick.size:]
     lead_s = np.where(leader >= 0, objects.s[np.maximum(leader, 0)], np.inf)
     follow_s = np.where(follower >= 0, objects.s[np.maximum(follower, 0)], -np.inf)
     room = ((lead_s - new_s) > 20.0) & ((new_s - follow_s) > 20.0)
