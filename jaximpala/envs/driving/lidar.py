@@ -9,18 +9,33 @@ within the maximum range, and poor visibility shows as a lower ceiling.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 NEAREST_VEHICLES = 8
 NEAREST_PEDESTRIANS = 4
 _TINY = 1e-12
 MISS = 1.0e30  # distance standing for "no hit" in float32 ray-box results
+# Margins that keep the ray-box candidate pairs a superset of the pairs that can hit, far
+# above float32 rounding: radians around a box's angular radius, metres around its bounding
+# circle for "the origin may be inside", metres beyond the reach for "may be within reach".
+_ANGLE_MARGIN = 0.01
+_NEAR_MARGIN = 0.5
+_REACH_MARGIN = 1.0
 
 
 def ray_angles(num_rays: int) -> np.ndarray:
     """[R] ray angles relative to the ego heading: ray 0 points straight ahead, then
     counter-clockwise (ray R/4 points left)."""
     return 2.0 * np.pi * np.arange(num_rays) / num_rays
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_ray_angles(num_rays: int) -> np.ndarray:
+    angles = ray_angles(num_rays)
+    angles.flags.writeable = False
+    return angles
 
 
 def nearest(ds: np.ndarray, dd: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
@@ -43,40 +58,24 @@ class RayScratch:
         self.flags = [np.empty(shape, bool) for _ in range(2)]
 
 
-def ray_box_distance(
-    cos_ray: np.ndarray,
-    sin_ray: np.ndarray,
-    box_ds: np.ndarray,
-    box_dd: np.ndarray,
-    box_heading: np.ndarray,
-    half_length: np.ndarray,
-    half_width: np.ndarray,
-    scratch: RayScratch | None = None,
-) -> np.ndarray:
-    """[N, K, R] float32 distance along each ray from the origin to each box (MISS: no hit).
-
-    cos_ray, sin_ray: [N, R] ray directions in road coordinates. Boxes: [N, K] centre offsets
-    from the ray origin, heading, half sizes. Slab test in each box's own frame, in float32
-    (centimetres are plenty for a sensor with centimetres of noise), laid out [N, K, R] so
-    numpy's inner loops run over the R rays rather than a handful of boxes. With `scratch`
-    the result lives in scratch storage: use it before the next call.
-    """
-    f32 = np.float32
-    n, k = box_ds.shape
-    shape = (n, k, cos_ray.shape[1])
-    if scratch is None or scratch.shape != shape:
-        scratch = RayScratch(shape)
-    a, b, c, d, e, f = scratch.floats
-    miss, behind = scratch.flags
+def _box_frames(box_ds, box_dd, box_heading, half_length, half_width):
+    """float32 (cos, sin) of each box heading and its slab planes (lo_x, hi_x, lo_y, hi_y)
+    relative to the ray origin, in the box frame. Inputs: any matching shapes."""
     cb, sb = np.cos(box_heading), np.sin(box_heading)
-    # ray origin in the box frame, and each slab's two planes relative to it: [N, K, 1]
     ox = -(box_ds * cb + box_dd * sb)
     oy = box_ds * sb - box_dd * cb
-    column = lambda x: x.astype(f32)[:, :, None]
-    lo_x, hi_x = column(-half_length - ox), column(half_length - ox)
-    lo_y, hi_y = column(-half_width - oy), column(half_width - oy)
-    cb, sb = column(cb), column(sb)
-    cos_r, sin_r = cos_ray.astype(f32)[:, None, :], sin_ray.astype(f32)[:, None, :]
+    planes = (cb, sb, -half_length - ox, half_length - ox, -half_width - oy, half_width - oy)
+    return tuple(x.astype(np.float32) for x in planes)
+
+
+def _slab_distance(cos_r, sin_r, frames, floats, flags):
+    """float32 distance along rays (cos_r, sin_r) to boxes (`frames` from `_box_frames`),
+    MISS for no hit; any shapes that broadcast to the shape of the six `floats` and two
+    `flags` buffers, where the result lives."""
+    f32 = np.float32
+    cb, sb, lo_x, hi_x, lo_y, hi_y = frames
+    a, b, c, d, e, f = floats
+    miss, behind = flags
     with np.errstate(divide="ignore", invalid="ignore"):
         # inverse ray direction in each box frame (1/0 = inf is fine): x in a, y in b
         np.multiply(cos_r, cb, out=a)
@@ -102,6 +101,86 @@ def ray_box_distance(
     return np.maximum(near, np.multiply(miss.view(np.uint8), f32(MISS), out=d), out=near)
 
 
+def ray_box_distance(
+    cos_ray: np.ndarray,
+    sin_ray: np.ndarray,
+    box_ds: np.ndarray,
+    box_dd: np.ndarray,
+    box_heading: np.ndarray,
+    half_length: np.ndarray,
+    half_width: np.ndarray,
+    scratch: RayScratch | None = None,
+) -> np.ndarray:
+    """[N, K, R] float32 distance along each ray from the origin to each box (MISS: no hit).
+
+    cos_ray, sin_ray: [N, R] ray directions in road coordinates. Boxes: [N, K] centre offsets
+    from the ray origin, heading, half sizes. Slab test in each box's own frame, in float32
+    (centimetres are plenty for a sensor with centimetres of noise), laid out [N, K, R] so
+    numpy's inner loops run over the R rays rather than a handful of boxes. With `scratch`
+    the result lives in scratch storage: use it before the next call. Every ray against
+    every box: `nearest_hits` is the same test on only the pairs that can meet.
+    """
+    n, k = box_ds.shape
+    shape = (n, k, cos_ray.shape[1])
+    if scratch is None or scratch.shape != shape:
+        scratch = RayScratch(shape)
+    frames = _box_frames(box_ds, box_dd, box_heading, half_length, half_width)
+    columns = tuple(x[:, :, None] for x in frames)  # [N, K, 1]
+    cos_r = cos_ray.astype(np.float32)[:, None, :]
+    sin_r = sin_ray.astype(np.float32)[:, None, :]
+    return _slab_distance(cos_r, sin_r, columns, scratch.floats, scratch.flags)
+
+
+def _candidate_pairs(box_ds, box_dd, radius, heading, num_rays):
+    """(box [P], ray [P]) index pairs of the rays that can meet each box's bounding circle:
+    those within its angular radius (plus a margin) as seen from the origin, or all rays
+    when the origin is near or inside the circle. Inputs [B]; rays are `ray_angles`
+    turned by `heading` [B] (the scanning ego's heading)."""
+    step = 2.0 * np.pi / num_rays
+    centre = np.hypot(box_ds, box_dd)
+    near = centre <= radius + _NEAR_MARGIN
+    spread = np.arcsin(np.minimum(radius / np.maximum(centre, radius), 1.0)) + _ANGLE_MARGIN
+    bearing = np.arctan2(box_dd, box_ds) - heading
+    first = np.ceil((bearing - spread) / step)
+    count = np.floor((bearing + spread) / step) - first + 1.0
+    count = np.where(near, num_rays, np.minimum(np.maximum(count, 0.0), num_rays))
+    first = np.where(near, 0.0, first).astype(np.int64)
+    count = count.astype(np.int64)
+    box = np.repeat(np.arange(box_ds.size), count)
+    run_start = np.repeat(np.cumsum(count) - count, count)
+    ray = (np.repeat(first, count) + np.arange(box.size) - run_start) % num_rays
+    return box, ray
+
+
+def nearest_hits(cos_ray, sin_ray, heading, box_ds, box_dd, box_heading, half_length,
+                 half_width, valid, reach):
+    """[N, R] float32 distance along each ray to the nearest box (MISS: none beyond `reach`).
+
+    Rays: cos_ray, sin_ray [N, R] at `ray_angles(R)` turned by heading [N]. Boxes: [N, K]
+    as in `ray_box_distance`, and valid [N, K]. Hits farther than reach [N] may read MISS
+    instead. Bit for bit the minimum over boxes of `ray_box_distance` where that is within
+    reach, but only the (box, ray) pairs whose bounding circle the ray can meet within
+    reach are tested: a few per box instead of all R."""
+    n, r = cos_ray.shape
+    radius = np.hypot(half_length, half_width)
+    # boxes wholly beyond reach cannot lower a reading capped at reach
+    kept = valid & (np.hypot(box_ds, box_dd) - radius <= reach[:, None] + _REACH_MARGIN)
+    env, column = np.nonzero(kept)
+    box, ray = _candidate_pairs(box_ds[env, column], box_dd[env, column],
+                                radius[env, column], heading[env], r)
+    hits = np.full(n * r, np.float32(MISS))
+    if box.size:
+        frames = _box_frames(*(x[env, column][box] for x in (
+            box_ds, box_dd, box_heading, half_length, half_width)))
+        flat_ray = env[box] * r + ray
+        cos_r = cos_ray.astype(np.float32).ravel()[flat_ray]
+        sin_r = sin_ray.astype(np.float32).ravel()[flat_ray]
+        floats = [np.empty(box.size, np.float32) for _ in range(6)]
+        flags = [np.empty(box.size, bool) for _ in range(2)]
+        np.minimum.at(hits, flat_ray, _slab_distance(cos_r, sin_r, frames, floats, flags))
+    return hits.reshape(n, r)
+
+
 def ray_edge_distance(sin_ray: np.ndarray, ego_d: np.ndarray, half_width: np.ndarray):
     """[N, R] distance along each ray to the road edge it heads towards.
     sin_ray: [N, R]; ego_d, half_width: [N]. Rays parallel to the road never hit."""
@@ -113,26 +192,22 @@ def ray_edge_distance(sin_ray: np.ndarray, ego_d: np.ndarray, half_width: np.nda
     return np.maximum(distance, 0.0)
 
 
-def scan(
-    ego_s, ego_d, ego_heading, half_width, boxes, sensor_range, noise, max_range, angles,
-    scratch: RayScratch | None = None,
-) -> np.ndarray:
-    """[N, R] float32 lidar readings in [0, 1].
+def scan(ego_s, ego_d, ego_heading, half_width, boxes, sensor_range, noise, max_range):
+    """[N, R] float32 lidar readings in [0, 1] of rays at `ray_angles(R)`.
 
     ego_*, half_width, sensor_range: [N]; boxes: dict of [N, K] arrays s, d, heading,
     half_length, half_width, valid (the candidate objects, already the nearest ones);
-    noise: [N, R] metres of sensor noise; angles: [R]."""
-    directions = ego_heading[:, None] + angles[None, :]
+    noise: [N, R] metres of sensor noise."""
+    directions = ego_heading[:, None] + _cached_ray_angles(noise.shape[1])
     cos_ray, sin_ray = np.cos(directions), np.sin(directions)
     distance = ray_edge_distance(sin_ray, ego_d, half_width)
     if boxes["s"].shape[1] > 0:
-        # invalid boxes are moved far beyond any sensor range
-        box_ds = np.where(boxes["valid"], boxes["s"] - ego_s[:, None], 1.0e6)
-        to_box = ray_box_distance(
-            cos_ray, sin_ray, box_ds, boxes["d"] - ego_d[:, None],
-            boxes["heading"], boxes["half_length"], boxes["half_width"], scratch,
+        to_box = nearest_hits(
+            cos_ray, sin_ray, ego_heading, boxes["s"] - ego_s[:, None],
+            boxes["d"] - ego_d[:, None], boxes["heading"], boxes["half_length"],
+            boxes["half_width"], boxes["valid"], sensor_range,
         )
-        distance = np.minimum(distance, to_box.min(axis=1).astype(np.float64))
+        distance = np.minimum(distance, to_box.astype(np.float64))
     distance = np.minimum(distance, sensor_range[:, None])
     distance = np.clip(distance + noise, 0.0, sensor_range[:, None])
     return (distance / max_range).astype(np.float32)

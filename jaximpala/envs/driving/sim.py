@@ -41,8 +41,6 @@ class DrivingSim:
         self.camera_geometry = camera_mod.CameraGeometry(
             config.camera_size, config.camera_meters_per_pixel
         )
-        self.ray_angles = lidar_mod.ray_angles(config.num_lidar_rays)
-        self._ray_scratch = None  # lidar buffers, made on first use
         self._camera_scratch = None
         self._allocate()
 
@@ -359,12 +357,9 @@ class DrivingSim:
             sensor_noise *= noise_std[:, None]
         else:  # noiseless sensors (e.g. the easy preset) skip the draw
             sensor_noise = np.zeros((n, r))
-        shape = (n, merged["s"].shape[1], r)
-        if self._ray_scratch is None or self._ray_scratch.shape != shape:
-            self._ray_scratch = lidar_mod.RayScratch(shape)
         return lidar_mod.scan(ego.s, ego.d, ego.heading, self._half_width(), merged,
                               self.road["sensor_range"], sensor_noise,
-                              self.config.lidar_max_range, self.ray_angles, self._ray_scratch)
+                              self.config.lidar_max_range)
 
     def _state_vector(self) -> np.ndarray:
         """[N, len(STATE_FIELDS)] float32 state features, in STATE_FIELDS order."""
