@@ -25,7 +25,7 @@ def lane_of(d, num_lanes, lane_width):
 
     d: [N, ...]; num_lanes, lane_width: broadcastable (usually [N, 1]). Returns int64 array."""
     raw = np.floor((d + road_half_width(num_lanes, lane_width)) / lane_width)
-    return np.clip(raw, 0, num_lanes - 1).astype(np.int64)
+    return np.minimum(np.maximum(raw, 0.0), num_lanes - 1).astype(np.int64)  # = np.clip
 
 
 def lane_center(lane, num_lanes, lane_width):

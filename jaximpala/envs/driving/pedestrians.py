@@ -43,8 +43,10 @@ def on_road(peds: Pedestrians, half_width: np.ndarray) -> np.ndarray:
     return (peds.phase == CROSSING) & (np.abs(peds.d) < half_width[:, None] + 0.5 * SIZE)
 
 
-def blocked(peds: Pedestrians, vehicles: dict[str, np.ndarray]):
-    """Whether vehicles stand in pedestrians' way. Returns three [N, P] bool arrays:
+def blocked(peds: Pedestrians, vehicles: dict[str, np.ndarray], env: np.ndarray,
+            who: np.ndarray):
+    """Whether vehicles stand in the way of pedestrians `who` of envs `env` ([Q] ints each).
+    Returns three [Q] bool arrays:
     `in_stride` - the next stride would step into a vehicle box (exact, no margin: a vehicle
     stopped a gap short of the pedestrian never blocks it, so the two cannot deadlock);
     `approaching` - a moving vehicle whose lane band the pedestrian is about to enter is less
@@ -56,21 +58,21 @@ def blocked(peds: Pedestrians, vehicles: dict[str, np.ndarray]):
     a busy crosswalk gets its turn (the kerb is off the road, so this cannot deadlock).
 
     vehicles: [N, V] arrays s, d, half_length, half_width, speed, valid (road-aligned boxes)."""
-    ahead = peds.s[:, :, None] - vehicles["s"][:, None, :]  # ped ahead of vehicle centre
-    half_length = vehicles["half_length"][:, None, :]
-    half_width = vehicles["half_width"][:, None, :]
-    valid = vehicles["valid"][:, None, :]
-    stride = np.abs((peds.d + peds.side * 0.8)[:, :, None] - vehicles["d"][:, None, :])
+    ped_d, side = peds.d[env, who][:, None], peds.side[env, who][:, None]
+    ahead = peds.s[env, who][:, None] - vehicles["s"][env]  # ped ahead of vehicle centre
+    half_length, half_width = vehicles["half_length"][env], vehicles["half_width"][env]
+    valid, vehicle_d = vehicles["valid"][env], vehicles["d"][env]
+    stride = np.abs((ped_d + side * 0.8) - vehicle_d)
     in_stride = (np.abs(ahead) < half_length + 0.5 * SIZE) & (stride < half_width + 0.5 * SIZE)
-    look = np.abs((peds.d + peds.side * 1.5)[:, :, None] - vehicles["d"][:, None, :])
-    speed = np.maximum(vehicles["speed"][:, None, :], 0.0)
+    look = np.abs((ped_d + side * 1.5) - vehicle_d)
+    speed = np.maximum(vehicles["speed"][env], 0.0)
     not_past = valid & (ahead > -half_length - 1.0)
     nose_gap = ahead - half_length  # from the vehicle's front to the crossing line
     in_band = not_past & (look < half_width + 1.0)
     approaching = in_band & (speed > 1.0) & (nose_gap < 5.0 + 2.0 * speed)
     waited_for = not_past & (nose_gap < 9.0 + 2.0 * speed)
     return (
-        (in_stride & valid).any(axis=2), approaching.any(axis=2), waited_for.any(axis=2)
+        (in_stride & valid).any(axis=1), approaching.any(axis=1), waited_for.any(axis=1)
     )
 
 
@@ -92,10 +94,16 @@ def step(
     half_width, ego_s: [N]; crosswalk_s: [N, C] sorted (NO_CROSSWALK pads);
     vehicles: see `blocked`; noise: this step's random numbers.
     """
-    in_stride, approaching, waited_for = blocked(peds, vehicles)
-    stopped = in_stride | approaching
     start_draw = noise.uniform(STREAM_START, peds.s.shape[1])
     starts = (peds.phase == WAITING) & (start_draw < 1.0 - np.exp(-peds.start_rate * dt))
+    # Only pedestrians crossing or about to start look at the vehicles (about a tenth).
+    env, who = np.nonzero(starts | (peds.phase == CROSSING))
+    stopped = np.zeros(peds.s.shape, bool)
+    waited_for = np.zeros(peds.s.shape, bool)
+    if env.size:
+        in_stride, approaching, waited = blocked(peds, vehicles, env, who)
+        stopped[env, who] = in_stride | approaching
+        waited_for[env, who] = waited
     phase = np.where(starts & ~stopped & ~waited_for, CROSSING, peds.phase)
     walking = (phase == CROSSING) & ~stopped
     d = np.where(walking, peds.d + peds.side * peds.speed * dt, peds.d)
@@ -104,29 +112,35 @@ def step(
     moved = Pedestrians(s=peds.s, d=d, side=peds.side, speed=peds.speed,
                         start_rate=peds.start_rate, phase=phase)
     respawn = finished | left_behind
-    if respawn.any():
-        n, p = peds.s.shape
-        uniforms = noise.uniform(STREAM_RESPAWN, 5 * p).reshape(n, p, 5)
-        moved = _respawn(moved, respawn, half_width, crosswalk_s, ego_s, jaywalk_prob, uniforms)
+    rows = np.flatnonzero(respawn.any(axis=1))
+    if rows.size:  # numbers drawn only for the envs where someone respawns
+        p = peds.s.shape[1]
+        uniforms = noise.uniform(STREAM_RESPAWN, 5 * p, rows=rows).reshape(rows.size, p, 5)
+        moved = _respawn(moved, rows, respawn[rows], half_width[rows], crosswalk_s[rows],
+                         ego_s[rows], jaywalk_prob, uniforms)
     return moved
 
 
-def _respawn(peds, respawn, half_width, crosswalk_s, ego_s, jaywalk_prob, uniforms):
-    """Move `respawn` [N, P] pedestrians to a kerb ahead; uniforms [N, P, 5]."""
-    target = ego_s[:, None] + 30.0 + 150.0 * uniforms[..., 0]  # [N, P]
+def _respawn(peds, rows, respawn, half_width, crosswalk_s, ego_s, jaywalk_prob, uniforms):
+    """Move the `respawn` [R, P] pedestrians of env rows `rows` [R] to a kerb ahead;
+    half_width, ego_s [R], crosswalk_s [R, C], uniforms [R, P, 5]."""
+    target = ego_s[:, None] + 30.0 + 150.0 * uniforms[..., 0]  # [R, P]
     beyond = (crosswalk_s[:, None, :] >= target[..., None]) & (
         crosswalk_s[:, None, :] < NO_CROSSWALK
-    )  # [N, P, C]
+    )  # [R, P, C]
     has_crosswalk = beyond.any(axis=-1)
     first = np.argmax(beyond, axis=-1)
-    crosswalk = np.take_along_axis(crosswalk_s[:, None, :].repeat(target.shape[1], 1),
-                                   first[..., None], axis=-1)[..., 0]
+    crosswalk = np.take_along_axis(crosswalk_s, first, axis=-1)
     jaywalk = (uniforms[..., 1] < jaywalk_prob) | ~has_crosswalk
-    new_s = np.where(jaywalk, target, crosswalk + 3.0 * (uniforms[..., 2] - 0.5))
     new_side = np.where(uniforms[..., 3] < 0.5, -1.0, 1.0)
-    peds.s = np.where(respawn, new_s, peds.s)
-    peds.side = np.where(respawn, new_side, peds.side)
-    peds.d = np.where(respawn, kerb_offset(new_side, half_width), peds.d)
-    peds.phase = np.where(respawn, WAITING, peds.phase)
-    peds.speed = np.where(respawn, 0.9 + 0.8 * uniforms[..., 4], peds.speed)
+    for name, value in (
+        ("s", np.where(jaywalk, target, crosswalk + 3.0 * (uniforms[..., 2] - 0.5))),
+        ("side", new_side),
+        ("d", kerb_offset(new_side, half_width)),
+        ("phase", WAITING),
+        ("speed", 0.9 + 0.8 * uniforms[..., 4]),
+    ):
+        updated = getattr(peds, name).copy()
+        updated[rows] = np.where(respawn, value, updated[rows])
+        setattr(peds, name, updated)
     return peds

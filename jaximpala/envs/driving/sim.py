@@ -22,6 +22,7 @@ from jaximpala.envs.driving.lanes import lane_center, lane_of, road_half_width
 # and traffic own streams 20-39).
 _STREAM_ROUGHNESS, _STREAM_LIDAR = 1, 4
 CURVATURE_LOOKAHEAD = 30.0
+_EYE3 = np.eye(3)  # one-hot rows
 _SCENARIO_ARRAYS = (
     "noise_key", "curvature", "slope", "solid", "num_lanes", "lane_width", "speed_limit",
     "condition", "friction", "roughness", "sensor_range", "sensor_noise", "goal_s",
@@ -63,7 +64,13 @@ class DrivingSim:
         self.steps = zeros(np.int64)
         self.episode_return = zeros()
         self.started = zeros(bool)  # slots that have had a reset
-        self._crosswalks = None  # crosswalk status of the current state, once computed
+        self.half_width = zeros()  # road half width of each slot's episode
+        # flat offset of each slot's row in the [N, G] road grids
+        self._grid_offsets = np.arange(n) * template.curvature.shape[1]
+        # Quantities derived from the current state that a step and the next observation
+        # both need (crosswalk status, traffic headings, ...): computed once, dropped when the
+        # state moves (step, reset).
+        self._memo = {}
         self.traffic = traffic.Traffic(**{
             f: np.zeros((n, m), template.traffic[f].dtype if f in template.traffic else
                         np.float64)
@@ -98,7 +105,8 @@ class DrivingSim:
         self.steps[env_ids] = 0
         self.episode_return[env_ids] = 0.0
         self.started[env_ids] = True
-        self._crosswalks = None
+        self.half_width[env_ids] = road_half_width(lanes, width)
+        self._memo.clear()
         t = new.traffic
         for field in traffic.TRAFFIC_FIELDS:
             if field in t:
@@ -124,28 +132,38 @@ class DrivingSim:
     def _grid(self, name: str, s: np.ndarray) -> np.ndarray:
         """Road grid `name` sampled at arc lengths s ([N] or [N, K])."""
         grid = self.road[name]
-        index = np.clip((s / scenario.GRID_STEP).astype(np.int64), 0, grid.shape[1] - 1)
-        rows = np.arange(self.num_envs).reshape((-1,) + (1,) * (s.ndim - 1))
-        return grid[rows, index]
+        index = (s / scenario.GRID_STEP).astype(np.int64)
+        np.minimum(np.maximum(index, 0, out=index), grid.shape[1] - 1, out=index)
+        index += self._grid_offsets.reshape((-1,) + (1,) * (s.ndim - 1))
+        return grid.ravel().take(index)
 
-    def _half_width(self) -> np.ndarray:
-        """[N] road half widths."""
-        return road_half_width(self.road["num_lanes"], self.road["lane_width"])
+    def _memoised(self, name: str, compute):
+        """compute() of the current state, computed once until the state moves."""
+        value = self._memo.get(name)
+        if value is None:
+            value = self._memo[name] = compute()
+        return value
 
     def _crosswalk_status(self):
         """Per env [N]: distance to the next crosswalk, whether it is occupied, and whether the
-        ego is inside an occupied crosswalk. Cached until the state changes (step or reset):
-        the reward and the observation of one step both need it."""
-        if self._crosswalks is None:
-            self._crosswalks = self._compute_crosswalk_status()
-        return self._crosswalks
+        ego is inside an occupied crosswalk. The reward and the observation both need it."""
+        return self._memoised("crosswalks", self._compute_crosswalk_status)
+
+    def _solid_here(self) -> np.ndarray:
+        """[N] bool: lane dividers are solid at the ego."""
+        return self._memoised("solid_here", lambda: self._grid("solid", self.ego.s))
+
+    def _traffic_heading(self) -> np.ndarray:
+        """[N, M] traffic headings relative to the road."""
+        return self._memoised("traffic_heading", lambda: self.traffic.heading(
+            self.road["num_lanes"], self.road["lane_width"]))
 
     def _compute_crosswalk_status(self):
         cs = self.road["crosswalk_s"]  # [N, C]
         if cs.shape[1] == 0:
             zero = np.zeros(self.num_envs)
             return zero + np.inf, zero.astype(bool), zero.astype(bool)
-        on_road = pedestrians.on_road(self.peds, self._half_width())  # [N, P]
+        on_road = pedestrians.on_road(self.peds, self.half_width)  # [N, P]
         near = np.abs(self.peds.s[:, None, :] - cs[:, :, None]) < (
             camera_mod.CROSSWALK_HALF_WIDTH + 0.5
         )
@@ -171,7 +189,8 @@ class DrivingSim:
         cfg, road = self.config, self.road
         dt = cfg.dt
         ego_old = self.ego
-        half_width = self._half_width()
+        self._memo.clear()  # in-place edits of the state (tests) count as moves
+        half_width = self.half_width
         lanes, width = road["num_lanes"], road["lane_width"]
         old_lane = lane_of(ego_old.d, lanes, width)
         step_noise = noise.StepNoise(road["noise_key"], self.steps)
@@ -199,7 +218,7 @@ class DrivingSim:
                 self._grid("solid", self.traffic.s), ego.s, self.steps, step_noise, dt,
             )
 
-        self._crosswalks = None  # the world moved
+        self._memo.clear()  # the world moved
         collision = self._ego_collides()
         offroad = (np.abs(ego.d) > half_width) | (ego.s < 0.0)
         goal = ego.s >= road["goal_s"]
@@ -208,7 +227,7 @@ class DrivingSim:
         events = reward.Events(
             progress=kin.progress, goal=goal, collision=collision, offroad=offroad,
             speed=ego.speed, speed_limit=road["speed_limit"], old_lane=old_lane,
-            new_lane=new_lane, signal=signal, solid_here=self._grid("solid", ego.s),
+            new_lane=new_lane, signal=signal, solid_here=self._solid_here(),
             in_occupied_crosswalk=in_occupied, jerk=(kin.accel - prev_accel) / dt,
             lateral_accel=kin.lateral_accel, steer_rate=kin.steer_rate,
             max_steer_rate=self.ego_params.max_steer_rate,
@@ -251,7 +270,7 @@ class DrivingSim:
         half_w = 0.5 * self.ego_params.width
         ego_lanes = np.stack([lane_of(ego.d - half_w, lanes[:, 0], width[:, 0]),
                               lane_of(ego.d + half_w, lanes[:, 0], width[:, 0])], axis=1)
-        on_road = pedestrians.on_road(self.peds, self._half_width())
+        on_road = pedestrians.on_road(self.peds, self.half_width)
         ped_lanes = np.concatenate([
             lane_of(self.peds.d, lanes, width),
             lane_of(self.peds.d + 1.5 * self.peds.side, lanes, width),
@@ -277,7 +296,7 @@ class DrivingSim:
         half = (0.5 * params.length, 0.5 * params.width)
         hit = ego_hits(
             ego.s, ego.d, ego.heading, half, self.traffic.s, self.traffic.d,
-            self.traffic.heading(self.road["num_lanes"], self.road["lane_width"]),
+            self._traffic_heading(),
             (0.5 * self.traffic.length, 0.5 * self.traffic.width), self.traffic.active,
         )
         ped_half = 0.5 * pedestrians.SIZE
@@ -315,7 +334,7 @@ class DrivingSim:
         return camera_mod.Scene(
             ego_s=self.ego.s, ego_d=self.ego.d, ego_heading=self.ego.heading,
             ego_half=(0.5 * self.ego_params.length, 0.5 * self.ego_params.width),
-            half_width=self._half_width(), num_lanes=self.road["num_lanes"],
+            half_width=self.half_width, num_lanes=self.road["num_lanes"],
             lane_width=self.road["lane_width"], goal_s=self.road["goal_s"],
             solid_rows=self._grid("solid", rows_s), crosswalk_s=self.road["crosswalk_s"],
             traffic_s=self.traffic.s, traffic_d=self.traffic.d,
@@ -334,7 +353,7 @@ class DrivingSim:
         if m > 0:
             pick = lidar_mod.nearest(t.s - ego.s[:, None], t.d - ego.d[:, None], t.active,
                                      min(lidar_mod.NEAREST_VEHICLES, m))
-            heading = t.heading(self.road["num_lanes"], self.road["lane_width"])
+            heading = self._traffic_heading()
             fields = (t.s, t.d, heading, 0.5 * t.length, 0.5 * t.width, t.active)
             tables.append(np.take_along_axis(np.stack(fields, axis=2), pick[..., None], axis=1))
         if p.s.shape[1] > 0:
@@ -357,7 +376,7 @@ class DrivingSim:
             sensor_noise *= noise_std[:, None]
         else:  # noiseless sensors (e.g. the easy preset) skip the draw
             sensor_noise = np.zeros((n, r))
-        return lidar_mod.scan(ego.s, ego.d, ego.heading, self._half_width(), merged,
+        return lidar_mod.scan(ego.s, ego.d, ego.heading, self.half_width, merged,
                               self.road["sensor_range"], sensor_noise,
                               self.config.lidar_max_range)
 
@@ -367,12 +386,12 @@ class DrivingSim:
         lanes, width = road["num_lanes"], road["lane_width"]
         lane = lane_of(ego.d, lanes, width)
         crosswalk_distance, crosswalk_occupied, _ = self._crosswalk_status()
-        one_hot = lambda index: np.eye(3)[index]
+        one_hot = lambda index: _EYE3[index]
         columns = [
             ego.speed[:, None] / 30.0,
             ego.heading[:, None],
             ((ego.d - lane_center(lane, lanes, width)) / width)[:, None],
-            (ego.d / self._half_width())[:, None],
+            (ego.d / self.half_width)[:, None],
             self.kinematics.yaw_rate[:, None],
             self.prev_controls,
             one_hot(ego.gear),
@@ -389,7 +408,7 @@ class DrivingSim:
             crosswalk_occupied[:, None],
             ego.steer[:, None] / self.ego_params.max_steer,
             self.kinematics.accel[:, None] / 10.0,
-            self._grid("solid", ego.s)[:, None],
+            self._solid_here()[:, None],
         ]
         state = np.concatenate(columns, axis=1, dtype=np.float32)
         assert state.shape == (n, spaces.state_size())
