@@ -53,15 +53,15 @@ def ego_hits(
     obj_half: ([N, K], [N, K]) or broadcastable; valid: [N, K] bool.
     """
     ds, dd = obj_s - ego_s[:, None], obj_d - ego_d[:, None]
-    half_length = np.broadcast_to(obj_half[0], ds.shape)
-    half_width = np.broadcast_to(obj_half[1], ds.shape)
+    full = lambda x: x if np.shape(x) == ds.shape else np.broadcast_to(x, ds.shape)
+    half_length, half_width = full(obj_half[0]), full(obj_half[1])
     reach = np.hypot(*ego_half) + np.hypot(half_length, half_width)
     env, slot = np.nonzero(valid & (ds * ds + dd * dd <= reach * reach))
     result = np.zeros(ego_s.shape, bool)
     if env.size:  # exact test on the few pairs whose bounding circles meet
         hit = boxes_overlap(
             (np.zeros(env.size), np.zeros(env.size)), ego_heading[env], ego_half,
-            (ds[env, slot], dd[env, slot]), np.broadcast_to(obj_heading, ds.shape)[env, slot],
+            (ds[env, slot], dd[env, slot]), full(obj_heading)[env, slot],
             (half_length[env, slot], half_width[env, slot]),
         )
         result[env[hit]] = True

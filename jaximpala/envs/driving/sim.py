@@ -66,7 +66,8 @@ class DrivingSim:
         self.started = zeros(bool)  # slots that have had a reset
         self.half_width = zeros()  # road half width of each slot's episode
         # flat offset of each slot's row in the [N, G] road grids
-        self._grid_offsets = np.arange(n) * template.curvature.shape[1]
+        self._rows = np.arange(n)[:, None]
+        self._grid_offsets = self._rows[:, 0] * template.curvature.shape[1]
         # Quantities derived from the current state that a step and the next observation
         # both need (crosswalk status, traffic headings, ...): computed once, dropped when the
         # state moves (step, reset).
@@ -264,48 +265,40 @@ class DrivingSim:
 
     def _obstacles(self) -> dict[str, np.ndarray]:
         """Non-traffic objects traffic must not run into: the ego (in the lanes its body
-        covers) and pedestrians on the road (in their lane and the lane they walk into)."""
-        lanes, width = self.road["num_lanes"][:, None], self.road["lane_width"][:, None]
-        ego = self.ego
+        covers) and pedestrians on the road (in their lane and the lane they walk into).
+        Columns: ego twice, pedestrians [P], pedestrians again [P]."""
+        ego, peds, n = self.ego, self.peds, self.num_envs
         half_w = 0.5 * self.ego_params.width
-        ego_lanes = np.stack([lane_of(ego.d - half_w, lanes[:, 0], width[:, 0]),
-                              lane_of(ego.d + half_w, lanes[:, 0], width[:, 0])], axis=1)
-        on_road = pedestrians.on_road(self.peds, self.half_width)
-        ped_lanes = np.concatenate([
-            lane_of(self.peds.d, lanes, width),
-            lane_of(self.peds.d + 1.5 * self.peds.side, lanes, width),
-        ], axis=1)
-        n = self.num_envs
+        cat = lambda *columns: np.concatenate(columns, axis=1)
+        lanes = lane_of(
+            cat((ego.d - half_w)[:, None], (ego.d + half_w)[:, None], peds.d,
+                peds.d + 1.5 * peds.side),
+            self.road["num_lanes"][:, None], self.road["lane_width"][:, None],
+        )
+        on_road = pedestrians.on_road(peds, self.half_width)
+        ego_speed = np.maximum(ego.speed, 0.0)[:, None]
+        p = peds.s.shape[1]
         return {
-            "s": np.concatenate([np.repeat(ego.s[:, None], 2, 1),
-                                 np.tile(self.peds.s, 2)], axis=1),
-            "lane": np.concatenate([ego_lanes, ped_lanes], axis=1),
-            "speed": np.concatenate([np.repeat(np.maximum(ego.speed, 0.0)[:, None], 2, 1),
-                                     np.zeros((n, 2 * self.peds.s.shape[1]))], axis=1),
-            "half_length": np.concatenate([
-                np.full((n, 2), 0.5 * self.ego_params.length),
-                np.full((n, 2 * self.peds.s.shape[1]), 0.5 * pedestrians.SIZE)], axis=1),
-            "valid": np.concatenate([np.ones((n, 2), bool), np.tile(on_road, 2)], axis=1),
-            "passable": np.concatenate([np.zeros((n, 2), bool), np.ones_like(ped_lanes, bool)],
-                                       axis=1),
+            "s": cat(ego.s[:, None], ego.s[:, None], peds.s, peds.s),
+            "lane": lanes,
+            "speed": cat(ego_speed, ego_speed, np.zeros((n, 2 * p))),
+            "half_length": cat(np.full((n, 2), 0.5 * self.ego_params.length),
+                               np.full((n, 2 * p), 0.5 * pedestrians.SIZE)),
+            "valid": cat(np.ones((n, 2), bool), on_road, on_road),
+            "passable": cat(np.zeros((n, 2), bool), np.ones((n, 2 * p), bool)),
         }
 
     def _ego_collides(self) -> np.ndarray:
         """[N] bool: the ego's box overlaps a vehicle or a pedestrian."""
-        ego, params = self.ego, self.ego_params
-        half = (0.5 * params.length, 0.5 * params.width)
-        hit = ego_hits(
-            ego.s, ego.d, ego.heading, half, self.traffic.s, self.traffic.d,
-            self._traffic_heading(),
-            (0.5 * self.traffic.length, 0.5 * self.traffic.width), self.traffic.active,
+        ego, params, t, p = self.ego, self.ego_params, self.traffic, self.peds
+        cat = lambda a, b: np.concatenate([a, b], axis=1)
+        ped_half = np.full(p.s.shape, 0.5 * pedestrians.SIZE)
+        return ego_hits(
+            ego.s, ego.d, ego.heading, (0.5 * params.length, 0.5 * params.width),
+            cat(t.s, p.s), cat(t.d, p.d), cat(self._traffic_heading(), np.zeros(p.s.shape)),
+            (cat(0.5 * t.length, ped_half), cat(0.5 * t.width, ped_half)),
+            cat(t.active, np.ones(p.s.shape, bool)),
         )
-        ped_half = 0.5 * pedestrians.SIZE
-        hit |= ego_hits(
-            ego.s, ego.d, ego.heading, half, self.peds.s, self.peds.d,
-            np.zeros_like(self.peds.s), (ped_half, ped_half),
-            np.ones(self.peds.s.shape, bool),
-        )
-        return hit
 
     # ------------------------------------------------------------------------- observation
     def observe(self) -> dict[str, np.ndarray]:
@@ -347,28 +340,26 @@ class DrivingSim:
         """[N, R] float32 lidar readings of the current state."""
         ego, t, p = self.ego, self.traffic, self.peds
         n, m = t.s.shape
-        # Candidate boxes as one [N, K, 6] table (s, d, heading, half length, half width,
-        # valid): the nearest vehicles, then the nearest pedestrians. One gather per group.
-        tables = []
+        # Candidate boxes [N, K]: the nearest vehicles, then the nearest pedestrians.
+        groups = []
         if m > 0:
             pick = lidar_mod.nearest(t.s - ego.s[:, None], t.d - ego.d[:, None], t.active,
                                      min(lidar_mod.NEAREST_VEHICLES, m))
-            heading = self._traffic_heading()
-            fields = (t.s, t.d, heading, 0.5 * t.length, 0.5 * t.width, t.active)
-            tables.append(np.take_along_axis(np.stack(fields, axis=2), pick[..., None], axis=1))
+            flat = pick + self._row_offsets(m)  # flat ids into the [N, M] arrays
+            groups.append([x.ravel().take(flat) for x in (
+                t.s, t.d, self._traffic_heading(), 0.5 * t.length, 0.5 * t.width, t.active)])
         if p.s.shape[1] > 0:
             pick = lidar_mod.nearest(p.s - ego.s[:, None], p.d - ego.d[:, None],
                                      np.ones(p.s.shape, bool),
                                      min(lidar_mod.NEAREST_PEDESTRIANS, p.s.shape[1]))
-            near = np.take_along_axis(np.stack((p.s, p.d), axis=2), pick[..., None], axis=1)
-            constant = np.broadcast_to(np.array([0.0, 0.5 * pedestrians.SIZE,
-                                                 0.5 * pedestrians.SIZE, 1.0]),
-                                       (*pick.shape, 4))
-            tables.append(np.concatenate([near, constant], axis=2))
-        table = np.concatenate(tables, axis=1) if tables else np.zeros((n, 0, 6))
-        merged = {key: table[..., i] for i, key in enumerate(
-            ("s", "d", "heading", "half_length", "half_width"))}
-        merged["valid"] = table[..., 5] > 0.5
+            flat = pick + self._row_offsets(p.s.shape[1])
+            half = np.full(pick.shape, 0.5 * pedestrians.SIZE)
+            groups.append([p.s.ravel().take(flat), p.d.ravel().take(flat),
+                           np.zeros(pick.shape), half, half, np.ones(pick.shape, bool)])
+        keys = ("s", "d", "heading", "half_length", "half_width", "valid")
+        merged = {key: np.concatenate([g[i] for g in groups], axis=1) if groups
+                  else np.zeros((n, 0), bool if key == "valid" else float)
+                  for i, key in enumerate(keys)}
         r = self.config.num_lidar_rays
         noise_std = self.road["sensor_noise"] * self.config.lidar_max_range
         if noise_std.any():
@@ -379,6 +370,10 @@ class DrivingSim:
         return lidar_mod.scan(ego.s, ego.d, ego.heading, self.half_width, merged,
                               self.road["sensor_range"], sensor_noise,
                               self.config.lidar_max_range)
+
+    def _row_offsets(self, width: int) -> np.ndarray:
+        """[N, 1] flat offset of each row of an [N, width] array."""
+        return self._rows * width
 
     def _state_vector(self) -> np.ndarray:
         """[N, len(STATE_FIELDS)] float32 state features, in STATE_FIELDS order."""
