@@ -35,7 +35,7 @@ def lane_center(lane, num_lanes, lane_width):
 
 def _keys(lane, s):
     # maximum/minimum: np.clip's Python wrapper costs more than the arithmetic on these sizes
-    millimetres = np.minimum(np.maximum(np.round(s * 1000.0), -_S_OFFSET + 1), _S_OFFSET - 1)
+    millimetres = np.minimum(np.maximum(np.rint(s * 1000.0), -_S_OFFSET + 1), _S_OFFSET - 1)
     return (lane.astype(np.int64) << _LANE_SHIFT) | (millimetres.astype(np.int64) + _S_OFFSET)
 
 
@@ -47,14 +47,19 @@ class LaneIndex:
 
     def __init__(self, s: np.ndarray, lane: np.ndarray, valid: np.ndarray):
         num_envs, num_objects = s.shape
-        lane = np.where(valid, lane, INVALID_LANE)
-        keys = _keys(lane, s)
-        order = np.argsort(keys, axis=1, kind="stable")
-        sorted_keys = np.take_along_axis(keys, order, axis=1)
+        # Each key carries its object id (column) in extra low bits, so one plain sort of all
+        # envs' keys (env bits lead) orders every env by (lane, s, id) - the order of a stable
+        # per-env argsort - and the ids come back out of the sorted keys.
+        id_bits = max(int(num_objects - 1).bit_length(), 1)
+        if num_envs >= 1 << (63 - int(_ENV_SHIFT) - id_bits):
+            raise ValueError(f"LaneIndex: {num_envs} envs x {num_objects} objects overflow "
+                             "the 63-bit sort keys")
         env = np.arange(num_envs, dtype=np.int64)[:, None]
-        self.flat_keys = ((env << _ENV_SHIFT) | sorted_keys).ravel()
+        keys = (env << _ENV_SHIFT) | _keys(np.where(valid, lane, INVALID_LANE), s)
+        tagged = np.sort(((keys << id_bits) | np.arange(num_objects)).ravel())
+        self.flat_keys = tagged >> id_bits
         # object id (column in the [N, E] inputs) of each flat sorted position
-        self.flat_object = order.ravel()
+        self.flat_object = tagged & ((1 << id_bits) - 1)
         self.num_objects = num_objects
 
     def lookup(self, env, lane, s, behind):
