@@ -209,5 +209,5 @@ def scan(ego_s, ego_d, ego_heading, half_width, boxes, sensor_range, noise, max_
         )
         distance = np.minimum(distance, to_box.astype(np.float64))
     distance = np.minimum(distance, sensor_range[:, None])
-    distance = np.clip(distance + noise, 0.0, sensor_range[:, None])
+    distance = np.minimum(np.maximum(distance + noise, 0.0), sensor_range[:, None])  # clip
     return (distance / max_range).astype(np.float32)

@@ -407,4 +407,5 @@ class DrivingSim:
         ]
         state = np.concatenate(columns, axis=1, dtype=np.float32)
         assert state.shape == (n, spaces.state_size())
-        return np.clip(state, -spaces.STATE_BOUND, spaces.STATE_BOUND, out=state)
+        np.maximum(state, -spaces.STATE_BOUND, out=state)  # = np.clip, without its overhead
+        return np.minimum(state, spaces.STATE_BOUND, out=state)

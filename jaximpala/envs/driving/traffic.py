@@ -62,7 +62,7 @@ class Traffic:
         """[N, M] heading relative to the road, from the lane-change lateral motion.
         num_lanes, lane_width: [N]."""
         target = lane_center(self.lane, num_lanes[:, None], lane_width[:, None])
-        lateral = np.clip(target - self.d, -LATERAL_SPEED, LATERAL_SPEED)
+        lateral = np.minimum(np.maximum(target - self.d, -LATERAL_SPEED), LATERAL_SPEED)  # clip
         return np.arctan2(lateral, np.maximum(self.speed, 1.0))
 
 
@@ -161,9 +161,9 @@ def _accelerations(objects, env, me, lane, s, can_change, num_lanes):
     new_lane = lane[pick] + _DIRECTIONS  # [2, Q]
     # queries: every vehicle's leader; then the leaders and followers in both target lanes
     around = objects.lookup(
-        np.concatenate([env, np.tile(q_env, 4)]),
+        np.concatenate([env, q_env, q_env, q_env, q_env]),
         np.concatenate([lane, new_lane.ravel(), new_lane.ravel()]),
-        np.concatenate([s, np.tile(q_s, 4)]),
+        np.concatenate([s, q_s, q_s, q_s, q_s]),
         np.arange(env.size + 4 * q) >= env.size + 2 * q,
     )
     leader = around[: env.size]
@@ -174,7 +174,7 @@ def _accelerations(objects, env, me, lane, s, can_change, num_lanes):
     # behind its current leader (the new leader) and behind the changer.
     accel = objects.accel_of(
         np.concatenate([me, q_me, q_me, f.ravel(), f.ravel()]),
-        np.concatenate([leader, new_leader.ravel(), new_leader.ravel(), np.tile(q_me, 2)]),
+        np.concatenate([leader, new_leader.ravel(), new_leader.ravel(), q_me, q_me]),
     )
     my_new_accel, f_now, f_after = accel[env.size:].reshape(3, 2, q)
     best_lane = lane.copy()
@@ -276,7 +276,8 @@ def _respawn(traffic, objects, num_lanes, lane_width, ego_s, noise):
     new_s = np.where(offset.ravel()[pick] < 0, ego + 150.0 + 40.0 * u[:, 0],
                      ego - 60.0 - 15.0 * u[:, 0])
     new_lane = np.minimum((u[:, 1] * lanes).astype(np.int64), lanes - 1)
-    around = objects.lookup(np.tile(env, 2), np.tile(new_lane, 2), np.tile(new_s, 2),
+    twice = lambda x: np.concatenate([x, x])
+    around = objects.lookup(twice(env), twice(new_lane), twice(new_s),
                             np.arange(2 * pick.size) >= pick.size)
     leader, follower = around[: pick.size], around[pick.size:]
     lead_s = np.where(leader >= 0, objects.s[np.maximum(leader, 0)], np.inf)
