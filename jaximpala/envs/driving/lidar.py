@@ -10,7 +10,9 @@ within the maximum range, and poor visibility shows as a lower ceiling.
 from __future__ import annotations
 
 import functools
+import math
 
+import numba
 import numpy as np
 
 NEAREST_VEHICLES = 8
@@ -131,25 +133,66 @@ def ray_box_distance(
     return _slab_distance(cos_r, sin_r, columns, scratch.floats, scratch.flags)
 
 
-def _candidate_pairs(box_ds, box_dd, radius, heading, num_rays):
-    """(box [P], ray [P]) index pairs of the rays that can meet each box's bounding circle:
-    those within its angular radius (plus a margin) as seen from the origin, or all rays
-    when the origin is near or inside the circle. Inputs [B]; rays are `ray_angles`
-    turned by `heading` [B] (the scanning ego's heading)."""
-    step = 2.0 * np.pi / num_rays
-    centre = np.hypot(box_ds, box_dd)
-    near = centre <= radius + _NEAR_MARGIN
-    spread = np.arcsin(np.minimum(radius / np.maximum(centre, radius), 1.0)) + _ANGLE_MARGIN
-    bearing = np.arctan2(box_dd, box_ds) - heading
-    first = np.ceil((bearing - spread) / step)
-    count = np.floor((bearing + spread) / step) - first + 1.0
-    count = np.where(near, num_rays, np.minimum(np.maximum(count, 0.0), num_rays))
-    first = np.where(near, 0.0, first).astype(np.int64)
-    count = count.astype(np.int64)
-    box = np.repeat(np.arange(box_ds.size), count)
-    run_start = np.repeat(np.cumsum(count) - count, count)
-    ray = (np.repeat(first, count) + np.arange(box.size) - run_start) % num_rays
-    return box, ray
+@numba.njit(cache=True, error_model="numpy")
+def _fmin(a, b):
+    """np.fmin of two scalars: the other one where one is NaN."""
+    if a != a:
+        return b
+    if b != b:
+        return a
+    return a if a < b else b
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _fmax(a, b):
+    """np.fmax of two scalars."""
+    if a != a:
+        return b
+    if b != b:
+        return a
+    return a if a > b else b
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _slab_one(cos_r, sin_r, cb, sb, lo_x, hi_x, lo_y, hi_y):
+    """`_slab_distance` of one ray and one box, float32 operation for operation."""
+    one, zero = np.float32(1.0), np.float32(0.0)
+    inv_x = one / (cos_r * cb + sin_r * sb)
+    inv_y = one / (sin_r * cb - cos_r * sb)
+    x_lo, x_hi, y_lo, y_hi = lo_x * inv_x, hi_x * inv_x, lo_y * inv_y, hi_y * inv_y
+    near = _fmax(_fmin(x_lo, x_hi), _fmin(y_lo, y_hi))
+    far = _fmin(_fmax(x_lo, x_hi), _fmax(y_lo, y_hi))
+    near = max(near, zero)
+    if near > far or far < zero:
+        return max(near, np.float32(MISS))
+    return near
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nearest_hits(cos_r, sin_r, heading, box_ds, box_dd, radius, kept, frames, hits):
+    """Kernel of `nearest_hits`: min into hits [N, R] over the candidate (box, ray) pairs:
+    the rays within each kept box's angular radius (plus a margin) as seen from the
+    origin, or all rays when the origin is near or inside its bounding circle."""
+    cb, sb, lo_x, hi_x, lo_y, hi_y = frames
+    n, r = cos_r.shape
+    step = 2.0 * np.pi / r
+    for i in range(n):
+        for j in range(box_ds.shape[1]):
+            if not kept[i, j]:
+                continue
+            centre = math.hypot(box_ds[i, j], box_dd[i, j])
+            first, count = 0, r
+            if centre > radius[i, j] + _NEAR_MARGIN:
+                spread = math.asin(min(radius[i, j] / centre, 1.0)) + _ANGLE_MARGIN
+                bearing = math.atan2(box_dd[i, j], box_ds[i, j]) - heading[i]
+                first = math.ceil((bearing - spread) / step)
+                count = min(max(math.floor((bearing + spread) / step) - first + 1, 0), r)
+            for t in range(count):
+                ray = (first + t) % r
+                hit = _slab_one(cos_r[i, ray], sin_r[i, ray], cb[i, j], sb[i, j],
+                                lo_x[i, j], hi_x[i, j], lo_y[i, j], hi_y[i, j])
+                if hit < hits[i, ray]:
+                    hits[i, ray] = hit
 
 
 def nearest_hits(cos_ray, sin_ray, heading, box_ds, box_dd, box_heading, half_length,
@@ -158,27 +201,17 @@ def nearest_hits(cos_ray, sin_ray, heading, box_ds, box_dd, box_heading, half_le
 
     Rays: cos_ray, sin_ray [N, R] at `ray_angles(R)` turned by heading [N]. Boxes: [N, K]
     as in `ray_box_distance`, and valid [N, K]. Hits farther than reach [N] may read MISS
-    instead. Bit for bit the minimum over boxes of `ray_box_distance` where that is within
-    reach, but only the (box, ray) pairs whose bounding circle the ray can meet within
-    reach are tested: a few per box instead of all R."""
-    n, r = cos_ray.shape
+    instead. The minimum over boxes of `ray_box_distance` where that is within reach (the
+    same float32 operations), but only the (box, ray) pairs whose bounding circle the ray
+    can meet within reach are tested: a few per box instead of all R."""
     radius = np.hypot(half_length, half_width)
     # boxes wholly beyond reach cannot lower a reading capped at reach
     kept = valid & (np.hypot(box_ds, box_dd) - radius <= reach[:, None] + _REACH_MARGIN)
-    env, column = np.nonzero(kept)
-    box, ray = _candidate_pairs(box_ds[env, column], box_dd[env, column],
-                                radius[env, column], heading[env], r)
-    hits = np.full(n * r, np.float32(MISS))
-    if box.size:
-        frames = _box_frames(*(x[env, column][box] for x in (
-            box_ds, box_dd, box_heading, half_length, half_width)))
-        flat_ray = env[box] * r + ray
-        cos_r = cos_ray.astype(np.float32).ravel()[flat_ray]
-        sin_r = sin_ray.astype(np.float32).ravel()[flat_ray]
-        floats = [np.empty(box.size, np.float32) for _ in range(6)]
-        flags = [np.empty(box.size, bool) for _ in range(2)]
-        np.minimum.at(hits, flat_ray, _slab_distance(cos_r, sin_r, frames, floats, flags))
-    return hits.reshape(n, r)
+    hits = np.full(cos_ray.shape, np.float32(MISS))
+    frames = _box_frames(box_ds, box_dd, box_heading, half_length, half_width)
+    _nearest_hits(cos_ray.astype(np.float32), sin_ray.astype(np.float32), heading, box_ds,
+                  box_dd, radius, kept, frames, hits)
+    return hits
 
 
 def ray_edge_distance(sin_ray: np.ndarray, ego_d: np.ndarray, half_width: np.ndarray):
