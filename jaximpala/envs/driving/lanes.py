@@ -62,6 +62,14 @@ class LaneIndex:
         self.flat_object = tagged & ((1 << id_bits) - 1)
         self.num_objects = num_objects
 
+    @classmethod
+    def from_sorted(cls, flat_keys: np.ndarray, flat_object: np.ndarray, num_objects: int):
+        """The index of already sorted flat keys (env << _ENV_SHIFT | lane key, [N*E]) and
+        the object id of each; the traffic step's compiled loop sorts them itself."""
+        index = cls.__new__(cls)
+        index.flat_keys, index.flat_object, index.num_objects = flat_keys, flat_object, num_objects
+        return index
+
     def lookup(self, env, lane, s, behind):
         """Object ids answering a batch of queries, -1 where none: for `behind` False the
         first object strictly ahead of s in lane (the leader), for True the last one strictly

@@ -134,23 +134,13 @@ def ray_box_distance(
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _fmin(a, b):
-    """np.fmin of two scalars: the other one where one is NaN."""
+def _fpick(a, b, smaller):
+    """np.fmin (smaller) or np.fmax of two scalars: the other one where one is NaN."""
     if a != a:
         return b
     if b != b:
         return a
-    return a if a < b else b
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _fmax(a, b):
-    """np.fmax of two scalars."""
-    if a != a:
-        return b
-    if b != b:
-        return a
-    return a if a > b else b
+    return a if (a < b) == smaller else b
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -160,8 +150,8 @@ def _slab_one(cos_r, sin_r, cb, sb, lo_x, hi_x, lo_y, hi_y):
     inv_x = one / (cos_r * cb + sin_r * sb)
     inv_y = one / (sin_r * cb - cos_r * sb)
     x_lo, x_hi, y_lo, y_hi = lo_x * inv_x, hi_x * inv_x, lo_y * inv_y, hi_y * inv_y
-    near = _fmax(_fmin(x_lo, x_hi), _fmin(y_lo, y_hi))
-    far = _fmin(_fmax(x_lo, x_hi), _fmax(y_lo, y_hi))
+    near = _fpick(_fpick(x_lo, x_hi, True), _fpick(y_lo, y_hi, True), False)
+    far = _fpick(_fpick(x_lo, x_hi, False), _fpick(y_lo, y_hi, False), True)
     near = max(near, zero)
     if near > far or far < zero:
         return max(near, np.float32(MISS))

@@ -10,12 +10,13 @@ ahead (and vice versa), in a lane with room for them.
 from __future__ import annotations
 
 import dataclasses
-import functools
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from jaximpala.envs.driving.lanes import LaneIndex, lane_center
+from jaximpala.envs.driving.lanes import _S_OFFSET, INVALID_LANE, LaneIndex, lane_center
 from jaximpala.envs.driving.noise import StepNoise
 
 LATERAL_SPEED = 1.2  # m/s while changing lanes
@@ -66,149 +67,136 @@ class Traffic:
         return np.arctan2(lateral, np.maximum(self.speed, 1.0))
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _idm(free, speed, time_headway, max_accel, comfort_decel, min_gap, gap, dv):
+    """`idm_accel` given its free-road term free = 1 - (v / v0)^4 (numpy computes that
+    power, so the compiled step rounds exactly as the array code it replaced)."""
+    desired_gap = min_gap + max(
+        0.0, speed * time_headway + speed * dv / (2.0 * math.sqrt(max_accel * comfort_decel))
+    )
+    ratio = desired_gap / max(gap, 0.1)
+    return min(max(max_accel * (free - ratio * ratio), -MAX_DECEL), max_accel)
+
+
 def idm_accel(speed, desired_speed, time_headway, max_accel, comfort_decel, min_gap, gap, dv):
-    """Intelligent Driver Model acceleration. All inputs broadcast; gap may be +inf (no leader).
+    """Intelligent Driver Model acceleration of one vehicle; gap may be +inf (no leader).
 
     a = a_max * (1 - (v / v0)^4 - (s* / gap)^2),  s* = s0 + max(0, v T + v dv / (2 sqrt(a b)))
     """
-    desired_gap = min_gap + np.maximum(
-        0.0, speed * time_headway + speed * dv / (2.0 * np.sqrt(max_accel * comfort_decel))
-    )
-    free = 1.0 - (speed / np.maximum(desired_speed, 0.1)) ** 4
-    interaction = (desired_gap / np.maximum(gap, 0.1)) ** 2
-    # = np.clip(..., -MAX_DECEL, max_accel), without np.clip's Python-level overhead
-    return np.minimum(np.maximum(max_accel * (free - interaction), -MAX_DECEL), max_accel)
+    free = 1.0 - (speed / max(desired_speed, 0.1)) ** 4
+    return _idm(free, speed, time_headway, max_accel, comfort_decel, min_gap, gap, dv)
 
 
-@functools.lru_cache(maxsize=16)
-def _traffic_ids(num_envs: int, num_traffic: int, per_env: int):
-    """Env [N*M] and flat object id [N*M] of every traffic vehicle (shared, read-only)."""
-    env = np.repeat(np.arange(num_envs), num_traffic)
-    me = env * per_env + np.tile(np.arange(num_traffic), num_envs)
-    env.flags.writeable = me.flags.writeable = False
-    return env, me
+def _free_term(speed: np.ndarray, desired_speed: np.ndarray) -> np.ndarray:
+    """IDM's free-road term 1 - (v / v0)^4 of every object (any shape)."""
+    return 1.0 - (speed / np.maximum(desired_speed, 0.1)) ** 4
 
 
-class _Objects:
-    """Flat view of all objects ([N, E] -> [N*E]) that IDM and MOBIL look up by flat id."""
-
-    def __init__(self, traffic: Traffic, obstacles: dict[str, np.ndarray]):
-        n, m = traffic.s.shape
-        self.num_envs, self.num_traffic = n, m
-        cat = lambda a, b: np.concatenate([a, b], axis=1)
-        s2d = cat(traffic.s, obstacles["s"])
-        self.per_env = s2d.shape[1]
-        self.s = s2d.ravel()
-        self.speed = cat(traffic.speed, obstacles["speed"]).ravel()
-        self.half = cat(0.5 * traffic.length, obstacles["half_length"]).ravel()
-        # Pedestrians a vehicle is already alongside stop mattering to it (they wait for it);
-        # braking for them would deadlock the two.
-        self.passable = cat(np.zeros(traffic.s.shape, bool), obstacles["passable"]).ravel()
-        self.politeness = traffic.politeness.ravel()  # [N*M], traffic only
-        self.index = LaneIndex(s2d, cat(traffic.lane, obstacles["lane"]),
-                               cat(traffic.active, obstacles["valid"]))
-        # Driver of each object as MOBIL imagines it, one row per IDM parameter (desired
-        # speed, then _DRIVER_FIELDS); non-traffic objects get DEFAULT_DRIVER.
-        driver = np.empty((1 + len(_DRIVER_FIELDS), n, self.per_env))
-        driver[0, :, :m] = traffic.desired_speed
-        driver[0, :, m:] = np.maximum(obstacles["speed"], 1.0) * 1.2
-        driver[1:, :, :m] = [getattr(traffic, k) for k in _DRIVER_FIELDS]
-        driver[1:, :, m:] = _DEFAULT_COLUMN
-        self.driver = driver.reshape(len(driver), -1)
-
-    def lookup(self, env, lane, s, behind):
-        """Flat ids of leaders (`behind` False) or followers (True) of the queries, -1 for
-        none; inputs [Q]. See `LaneIndex.lookup`."""
-        who = self.index.lookup(env, lane, s, behind)
-        return np.where(who >= 0, env * self.per_env + who, -1)
-
-    def leader(self, env, lane, s):
-        """Flat id of the first object ahead of s in lane (or -1); inputs [Q]."""
-        return self.lookup(env, lane, s, np.zeros(env.shape, bool))
-
-    def follower(self, env, lane, s):
-        """Flat id of the last object behind s in lane (or -1); inputs [Q]."""
-        return self.lookup(env, lane, s, np.ones(env.shape, bool))
-
-    def accel_of(self, who, leader):
-        """IDM acceleration of objects `who` (flat ids [Q]) where they are, behind flat objects
-        `leader` ([Q], -1: free road)."""
-        has = leader >= 0
-        lead = np.where(has, leader, 0)
-        s, half, speed = self.s[who], self.half[who], self.speed[who]
-        gap = self.s[lead] - self.half[lead] - s - half
-        gap = np.where(has & ~(self.passable[lead] & (gap < 0.0)), gap, np.inf)
-        desired, time_headway, max_accel, comfort_decel, min_gap = self.driver[:, who]
-        return idm_accel(speed, desired, time_headway, max_accel, comfort_decel, min_gap, gap,
-                         speed - self.speed[lead])
+@numba.njit(cache=True, error_model="numpy")
+def _key(lane, s):
+    """`lanes._keys` of one object: lane in the high bits, millimetres of s below."""
+    millimetres = min(max(np.rint(s * 1000.0), -_S_OFFSET + 1.0), _S_OFFSET - 1.0)
+    return (np.int64(lane) << 32) | (np.int64(millimetres) + _S_OFFSET)
 
 
-_DRIVER_FIELDS = ("time_headway", "max_accel", "comfort_decel", "min_gap")
-_DEFAULT_COLUMN = np.array([DEFAULT_DRIVER[k] for k in _DRIVER_FIELDS])[:, None, None]
-# MOBIL's two options, left (lane + 1) then right, and the keep-right bias of each.
-_DIRECTIONS = np.array([[1], [-1]])
-_BIAS = np.array([[-KEEP_RIGHT_BIAS], [KEEP_RIGHT_BIAS]])
+@numba.njit(cache=True, error_model="numpy")
+def _lookup(keys, ids, lane, s, behind):
+    """`LaneIndex.lookup` of one query in one env's sorted keys [E] and object ids [E]."""
+    query = _key(lane, s)
+    pos = np.searchsorted(keys, query - behind, side="right") - behind
+    if 0 <= pos < keys.size and (keys[pos] >> 32) == (query >> 32):
+        return ids[pos]
+    return -1
 
 
-def _accelerations(objects, env, me, lane, s, can_change, num_lanes):
-    """One batch of lane queries and one batch of IDM evaluations for a step: every
-    vehicle's acceleration behind its leader ([N*M]), and MOBIL's lane choice of the vehicles
-    that may change lanes (flat mask `can_change`). All inputs are flat [N*M] over traffic.
-    Returns (accel [N*M], best lane [N*M])."""
-    pick = np.flatnonzero(can_change)
-    q = pick.size
-    q_env, q_me, q_s = env[pick], me[pick], s[pick]
-    new_lane = lane[pick] + _DIRECTIONS  # [2, Q]
-    # queries: every vehicle's leader; then the leaders and followers in both target lanes
-    around = objects.lookup(
-        np.concatenate([env, q_env, q_env, q_env, q_env]),
-        np.concatenate([lane, new_lane.ravel(), new_lane.ravel()]),
-        np.concatenate([s, q_s, q_s, q_s, q_s]),
-        np.arange(env.size + 4 * q) >= env.size + 2 * q,
-    )
-    leader = around[: env.size]
-    new_leader = around[env.size: env.size + 2 * q].reshape(2, q)
-    new_follower = around[env.size + 2 * q:].reshape(2, q)
-    f = np.where(new_follower >= 0, new_follower, 0)
-    # IDM: everyone behind their leader; a changer behind its new leader; the new follower
-    # behind its current leader (the new leader) and behind the changer.
-    accel = objects.accel_of(
-        np.concatenate([me, q_me, q_me, f.ravel(), f.ravel()]),
-        np.concatenate([leader, new_leader.ravel(), new_leader.ravel(), q_me, q_me]),
-    )
-    my_new_accel, f_now, f_after = accel[env.size:].reshape(3, 2, q)
-    best_lane = lane.copy()
-    if q:
-        best_lane[pick] = _mobil(objects, pick, q_me, num_lanes[q_env], new_lane, new_leader,
-                                 new_follower, accel[pick], my_new_accel, f_now, f_after)
-    return accel[: env.size], best_lane
+@numba.njit(cache=True, error_model="numpy")
+def _accel_of(i, who, lead, obj, driver):
+    """IDM acceleration of object `who` of env i where it is, behind object `lead` (-1:
+    free road). obj: [5, N, E] s, half length, speed, passable, free-road term; driver:
+    [4, N, E] time headway, max accel, comfort decel, min gap."""
+    s, half, speed = obj[0, i, who], obj[1, i, who], obj[2, i, who]
+    gap, dv = np.inf, 0.0  # without a leader dv only scales a zero interaction term
+    if lead >= 0:
+        gap = obj[0, i, lead] - obj[1, i, lead] - s - half
+        if obj[3, i, lead] > 0.0 and gap < 0.0:  # a pedestrian the vehicle is alongside
+            gap = np.inf
+        dv = speed - obj[2, i, lead]
+    return _idm(obj[4, i, who], speed, driver[0, i, who], driver[1, i, who],
+                driver[2, i, who], driver[3, i, who], gap, dv)
 
 
-def _mobil(objects, pick, me, num_lanes, new_lane, new_leader, new_follower, accel,
-           my_new_accel, f_now, f_after):
-    """MOBIL lane choice of the vehicles `pick` (flat traffic ids [Q]; `me` their flat object
-    ids, num_lanes of their roads, accel their current IDM accelerations; the rest [2, Q],
-    for a move left then right):
-    move when the own gain plus politeness times the new follower's gain (a loss when
-    negative) beats the threshold, and the new follower would not have to brake harder than
-    SAFE_DECEL; left wins a tie. Returns the chosen lanes [Q]."""
-    s, half = objects.s[me], objects.half[me]
-    politeness = objects.politeness[pick]
-    has_f = new_follower >= 0
-    f = np.where(has_f, new_follower, 0)
-    ok = (new_lane >= 0) & (new_lane < num_lanes)
-    gap_behind = s - half - objects.s[f] - objects.half[f]
-    lead = np.where(new_leader >= 0, new_leader, 0)
-    gap_ahead = np.where(new_leader >= 0, objects.s[lead] - objects.half[lead] - s - half,
-                         np.inf)
-    safe = (~has_f | ((f_after >= -SAFE_DECEL) & (gap_behind > 1.0))) & (gap_ahead > 1.0)
-    follower_gain = np.where(has_f, f_after - f_now, 0.0)
-    gain = my_new_accel - accel + politeness * follower_gain + _BIAS
-    good = ok & safe & (gain > CHANGE_THRESHOLD)
-    go_left = good[0]
-    go_right = good[1] & (~go_left | (gain[1] > gain[0]))
-    lane = new_lane[0] - _DIRECTIONS[0]
-    return np.where(go_right, new_lane[1], np.where(go_left, new_lane[0], lane))
+@numba.njit(cache=True, error_model="numpy")
+def _mobil(i, j, lane, accel, politeness, num_lanes, keys, ids, obj, driver):
+    """MOBIL lane choice of vehicle j of env i (current lane and IDM acceleration given):
+    move left or right when the own gain plus politeness times the new follower's gain (a
+    loss when negative) beats the threshold, and the new follower would not have to brake
+    harder than SAFE_DECEL; the better side wins, left on a tie."""
+    s, half = obj[0, i, j], obj[1, i, j]
+    best_lane, best_gain = lane, -np.inf
+    for direction, bias in ((1, -KEEP_RIGHT_BIAS), (-1, KEEP_RIGHT_BIAS)):
+        new_lane = lane + direction
+        if new_lane < 0 or new_lane >= num_lanes:
+            continue
+        leader = _lookup(keys, ids, new_lane, s, 0)
+        follower = _lookup(keys, ids, new_lane, s, 1)
+        safe, follower_gain = True, 0.0
+        if follower >= 0:
+            f_now = _accel_of(i, follower, leader, obj, driver)
+            f_after = _accel_of(i, follower, j, obj, driver)
+            gap_behind = s - half - obj[0, i, follower] - obj[1, i, follower]
+            safe = f_after >= -SAFE_DECEL and gap_behind > 1.0
+            follower_gain = f_after - f_now
+        if leader >= 0:
+            safe = safe and obj[0, i, leader] - obj[1, i, leader] - s - half > 1.0
+        gain = (_accel_of(i, j, leader, obj, driver) - accel + politeness * follower_gain
+                + bias)
+        if safe and gain > CHANGE_THRESHOLD and gain > best_gain:
+            best_lane, best_gain = new_lane, gain
+    return best_lane
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _drive(obj, driver, lane2d, valid2d, t_active, t_lane, t_d, t_cooldown, t_politeness,
+           solid_here, steps, num_lanes, lane_width, dt, out, flat_keys, flat_ids):
+    """Kernel of `step` before respawning: per env, sort the objects by (lane, s), give every
+    vehicle its IDM acceleration behind its leader and (every DECISION_PERIOD steps,
+    staggered, off cooldown, not at a solid divider) its MOBIL lane, and move it.
+    obj, driver: see `_accel_of`; lane2d, valid2d: [N, E]; t_*, solid_here: [N, M]; steps,
+    num_lanes, lane_width: [N]. Writes out [6, N, M] (s, d, lane, speed, accel, cooldown)
+    and the sorted flat keys/ids of `LaneIndex` (env << 36 | key, object id) [N * E]."""
+    n, e = lane2d.shape
+    m = t_lane.shape[1]
+    id_bits = max(1, int(np.ceil(np.log2(max(e, 2)))))
+    tagged = np.empty(e, np.int64)
+    for i in range(n):
+        for j in range(e):
+            lane = lane2d[i, j] if valid2d[i, j] else INVALID_LANE
+            tagged[j] = (_key(lane, obj[0, i, j]) << id_bits) | j
+        tagged.sort()  # ties keep column order, as a stable sort would
+        keys = tagged >> id_bits
+        ids = tagged & ((1 << id_bits) - 1)
+        flat_keys[i * e:(i + 1) * e] = (np.int64(i) << 36) | keys
+        flat_ids[i * e:(i + 1) * e] = ids
+        step_d = LATERAL_SPEED * dt
+        for j in range(m):
+            lane = t_lane[i, j]
+            s, v = obj[0, i, j], obj[2, i, j]
+            accel = _accel_of(i, j, _lookup(keys, ids, lane, s, 0), obj, driver)
+            new_lane = lane
+            if ((steps[i] + j) % DECISION_PERIOD == 0 and t_cooldown[i, j] <= 0.0
+                    and t_active[i, j] and not solid_here[i, j]):
+                new_lane = _mobil(i, j, lane, accel, t_politeness[i, j], num_lanes[i], keys,
+                                  ids, obj, driver)
+            new_speed = max(v + accel * dt, 0.0) * (1.0 if t_active[i, j] else 0.0)
+            target_d = (new_lane + 0.5) * lane_width[i] - 0.5 * num_lanes[i] * lane_width[i]
+            d = t_d[i, j]
+            out[0, i, j] = s + 0.5 * (v + new_speed) * dt
+            out[1, i, j] = d + min(max(target_d - d, -step_d), step_d)
+            out[2, i, j] = new_lane
+            out[3, i, j] = new_speed
+            out[4, i, j] = accel
+            out[5, i, j] = (LANE_CHANGE_COOLDOWN if new_lane != lane
+                            else t_cooldown[i, j] - dt)
 
 
 def step(
@@ -231,30 +219,56 @@ def step(
     numbers (drawn only when a vehicle respawns, and only for the envs concerned).
     """
     n, m = traffic.s.shape
-    objects = _Objects(traffic, obstacles)
-    env, me = _traffic_ids(n, m, objects.per_env)
-    s, v = traffic.s.ravel(), traffic.speed.ravel()
-    lane = traffic.lane.ravel()
-    # Drivers reconsider their lane every DECISION_PERIOD steps, staggered across vehicles,
-    # and only when off cooldown and not at a solid divider: a fifth of the queries per step.
-    phase = (steps[:, None] + np.arange(m)) % DECISION_PERIOD == 0
-    can_change = (phase & (traffic.cooldown <= 0.0) & traffic.active & ~solid_here).ravel()
-    accel, best_lane = _accelerations(objects, env, me, lane, s, can_change, num_lanes)
-    changing = best_lane != lane
-    cooldown = np.where(changing, LANE_CHANGE_COOLDOWN, traffic.cooldown.ravel() - dt)
-
-    new_speed = np.maximum(v + accel * dt, 0.0) * traffic.active.ravel()
-    new_s = s + 0.5 * (v + new_speed) * dt
-    new_lane = best_lane.reshape(n, m)
-    target_d = lane_center(new_lane, num_lanes[:, None], lane_width[:, None])
-    step_d = LATERAL_SPEED * dt
-    new_d = traffic.d + np.minimum(np.maximum(target_d - traffic.d, -step_d), step_d)
-
+    cat = lambda a, b: np.concatenate([a, b], axis=1)
+    # Every object, vehicles first: [N, E] rows of one [5, N, E] table for the kernel.
+    obj = np.stack([
+        cat(traffic.s, obstacles["s"]),
+        cat(0.5 * traffic.length, obstacles["half_length"]),
+        cat(traffic.speed, obstacles["speed"]),
+        # Pedestrians a vehicle is already alongside stop mattering to it (they wait for
+        # it); braking for them would deadlock the two.
+        cat(np.zeros(traffic.s.shape), obstacles["passable"]),
+        # Non-traffic objects drive like DEFAULT_DRIVER at 1.2 x their speed (>= 1 m/s) in
+        # MOBIL's imagination.
+        cat(_free_term(traffic.speed, traffic.desired_speed),
+            _free_term(obstacles["speed"], np.maximum(obstacles["speed"], 1.0) * 1.2)),
+    ])
+    e = obj.shape[2]
+    driver = np.empty((len(_DRIVER_FIELDS), n, e))
+    driver[:, :, :m] = [getattr(traffic, k) for k in _DRIVER_FIELDS]
+    driver[:, :, m:] = _DEFAULT_COLUMN
+    out = np.empty((6, n, m))
+    flat_keys, flat_ids = np.empty(n * e, np.int64), np.empty(n * e, np.int64)
+    _drive(obj, driver, cat(traffic.lane, obstacles["lane"]),
+           cat(traffic.active, obstacles["valid"]), traffic.active, traffic.lane, traffic.d,
+           traffic.cooldown, traffic.politeness, solid_here, steps, num_lanes, lane_width,
+           dt, out, flat_keys, flat_ids)
     moved = dataclasses.replace(
-        traffic, s=new_s.reshape(n, m), d=new_d, lane=new_lane,
-        speed=new_speed.reshape(n, m), accel=accel.reshape(n, m), cooldown=cooldown.reshape(n, m),
+        traffic, s=out[0], d=out[1], lane=out[2].astype(np.int64), speed=out[3],
+        accel=out[4], cooldown=out[5],
     )
-    return _respawn(moved, objects, num_lanes, lane_width, ego_s, noise)
+    old = _OldObjects(LaneIndex.from_sorted(flat_keys, flat_ids, e), obj[0].ravel(), e)
+    return _respawn(moved, old, num_lanes, lane_width, ego_s, noise)
+
+
+_DRIVER_FIELDS = ("time_headway", "max_accel", "comfort_decel", "min_gap")
+_DEFAULT_COLUMN = np.array([DEFAULT_DRIVER[k] for k in _DRIVER_FIELDS])[:, None, None]
+
+
+@dataclass
+class _OldObjects:
+    """All objects before the step's move, for respawn room checks: their lane index, flat
+    positions [N*E] and E."""
+
+    index: LaneIndex
+    s: np.ndarray
+    per_env: int
+
+    def lookup(self, env, lane, s, behind):
+        """Flat ids of leaders (`behind` False) or followers (True) of the queries, -1 for
+        none; inputs [Q]. See `LaneIndex.lookup`."""
+        who = self.index.lookup(env, lane, s, behind)
+        return np.where(who >= 0, env * self.per_env + who, -1)
 
 
 def _respawn(traffic, objects, num_lanes, lane_width, ego_s, noise):
