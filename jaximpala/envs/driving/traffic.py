@@ -1,8 +1,9 @@
 """Other vehicles: Intelligent Driver Model car following and MOBIL-style lane changes.
 
 Every vehicle has its own sampled driver (desired speed, time headway, accelerations, minimum
-gap, politeness). Leaders and followers come from a `LaneIndex` over traffic, the ego and
-pedestrians on the road, so vehicles brake for the ego and for crossing pedestrians.
+gap, politeness). Leaders and followers come from each env's objects sorted by lane and
+position (`lanes.sort_env`): traffic, the ego and pedestrians on the road, so vehicles brake
+for the ego and for crossing pedestrians. The per-vehicle work is one compiled loop.
 Traffic stays around the ego: vehicles that fall far behind reappear out of sensor range
 ahead (and vice versa), in a lane with room for them.
 """
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from jaximpala.envs.driving.lanes import _S_OFFSET, INVALID_LANE, LaneIndex, lane_center
-from jaximpala.envs.driving.noise import StepNoise
+from jaximpala.envs.driving.lanes import find, lane_center, sort_env
+from jaximpala.envs.driving.noise import StepNoise, uniform_at
 
 LATERAL_SPEED = 1.2  # m/s while changing lanes
 LANE_CHANGE_COOLDOWN = 4.0  # s between lane-change decisions of one vehicle
@@ -93,23 +94,6 @@ def _free_term(speed: np.ndarray, desired_speed: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _key(lane, s):
-    """`lanes._keys` of one object: lane in the high bits, millimetres of s below."""
-    millimetres = min(max(np.rint(s * 1000.0), -_S_OFFSET + 1.0), _S_OFFSET - 1.0)
-    return (np.int64(lane) << 32) | (np.int64(millimetres) + _S_OFFSET)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _lookup(keys, ids, lane, s, behind):
-    """`LaneIndex.lookup` of one query in one env's sorted keys [E] and object ids [E]."""
-    query = _key(lane, s)
-    pos = np.searchsorted(keys, query - behind, side="right") - behind
-    if 0 <= pos < keys.size and (keys[pos] >> 32) == (query >> 32):
-        return ids[pos]
-    return -1
-
-
-@numba.njit(cache=True, error_model="numpy")
 def _accel_of(i, who, lead, obj, driver):
     """IDM acceleration of object `who` of env i where it is, behind object `lead` (-1:
     free road). obj: [5, N, E] s, half length, speed, passable, free-road term; driver:
@@ -137,8 +121,8 @@ def _mobil(i, j, lane, accel, politeness, num_lanes, keys, ids, obj, driver):
         new_lane = lane + direction
         if new_lane < 0 or new_lane >= num_lanes:
             continue
-        leader = _lookup(keys, ids, new_lane, s, 0)
-        follower = _lookup(keys, ids, new_lane, s, 1)
+        leader = find(keys, ids, new_lane, s, 0)
+        follower = find(keys, ids, new_lane, s, 1)
         safe, follower_gain = True, 0.0
         if follower >= 0:
             f_now = _accel_of(i, follower, leader, obj, driver)
@@ -157,46 +141,66 @@ def _mobil(i, j, lane, accel, politeness, num_lanes, keys, ids, obj, driver):
 
 @numba.njit(cache=True, error_model="numpy")
 def _drive(obj, driver, lane2d, valid2d, t_active, t_lane, t_d, t_cooldown, t_politeness,
-           solid_here, steps, num_lanes, lane_width, dt, out, flat_keys, flat_ids):
-    """Kernel of `step` before respawning: per env, sort the objects by (lane, s), give every
-    vehicle its IDM acceleration behind its leader and (every DECISION_PERIOD steps,
-    staggered, off cooldown, not at a solid divider) its MOBIL lane, and move it.
-    obj, driver: see `_accel_of`; lane2d, valid2d: [N, E]; t_*, solid_here: [N, M]; steps,
-    num_lanes, lane_width: [N]. Writes out [6, N, M] (s, d, lane, speed, accel, cooldown)
-    and the sorted flat keys/ids of `LaneIndex` (env << 36 | key, object id) [N * E]."""
+           t_desired, solid_here, steps, num_lanes, lane_width, ego_s, respawn_base, dt, out):
+    """Kernel of `step`: per env, sort the objects by (lane, s), give every vehicle its IDM
+    acceleration behind its leader and (every DECISION_PERIOD steps, staggered, off
+    cooldown, not at a solid divider) its MOBIL lane, move it, then respawn the vehicles
+    that end up out of the ego's neighbourhood (room checked among the objects as they
+    were). obj, driver: see `_accel_of`; lane2d, valid2d: [N, E]; t_*, solid_here: [N, M];
+    steps, num_lanes, lane_width, ego_s, respawn_base (`StepNoise.stream_base`): [N].
+    Writes out [6, N, M]: s, d, lane, speed, accel, cooldown."""
     n, e = lane2d.shape
     m = t_lane.shape[1]
-    id_bits = max(1, int(np.ceil(np.log2(max(e, 2)))))
-    tagged = np.empty(e, np.int64)
+    keys, ids = np.empty(e, np.int64), np.empty(e, np.int64)
+    step_d = LATERAL_SPEED * dt
     for i in range(n):
-        for j in range(e):
-            lane = lane2d[i, j] if valid2d[i, j] else INVALID_LANE
-            tagged[j] = (_key(lane, obj[0, i, j]) << id_bits) | j
-        tagged.sort()  # ties keep column order, as a stable sort would
-        keys = tagged >> id_bits
-        ids = tagged & ((1 << id_bits) - 1)
-        flat_keys[i * e:(i + 1) * e] = (np.int64(i) << 36) | keys
-        flat_ids[i * e:(i + 1) * e] = ids
-        step_d = LATERAL_SPEED * dt
+        sort_env(obj[0, i], lane2d[i], valid2d[i], keys, ids)
         for j in range(m):
             lane = t_lane[i, j]
             s, v = obj[0, i, j], obj[2, i, j]
-            accel = _accel_of(i, j, _lookup(keys, ids, lane, s, 0), obj, driver)
+            accel = _accel_of(i, j, find(keys, ids, lane, s, 0), obj, driver)
             new_lane = lane
             if ((steps[i] + j) % DECISION_PERIOD == 0 and t_cooldown[i, j] <= 0.0
                     and t_active[i, j] and not solid_here[i, j]):
                 new_lane = _mobil(i, j, lane, accel, t_politeness[i, j], num_lanes[i], keys,
                                   ids, obj, driver)
             new_speed = max(v + accel * dt, 0.0) * (1.0 if t_active[i, j] else 0.0)
-            target_d = (new_lane + 0.5) * lane_width[i] - 0.5 * num_lanes[i] * lane_width[i]
             d = t_d[i, j]
             out[0, i, j] = s + 0.5 * (v + new_speed) * dt
-            out[1, i, j] = d + min(max(target_d - d, -step_d), step_d)
+            out[1, i, j] = d + min(max(lane_center(new_lane, num_lanes[i], lane_width[i]) - d,
+                                       -step_d), step_d)
             out[2, i, j] = new_lane
             out[3, i, j] = new_speed
             out[4, i, j] = accel
             out[5, i, j] = (LANE_CHANGE_COOLDOWN if new_lane != lane
                             else t_cooldown[i, j] - dt)
+        for j in range(m):
+            offset = out[0, i, j] - ego_s[i]
+            if t_active[i, j] and (offset > RESPAWN_AHEAD or offset < -RESPAWN_BEHIND):
+                _respawn(i, j, offset, keys, ids, obj[0, i], num_lanes[i], lane_width[i],
+                         ego_s[i], t_desired[i, j], respawn_base[i], out)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _respawn(i, j, offset, keys, ids, old_s, num_lanes, lane_width, ego_s, desired, base, out):
+    """Move vehicle j of env i, which drifted `offset` from the ego, to the other end of the
+    ego's neighbourhood, into a random lane when it has 20 m of room both ways among the
+    objects as they were (else it tries again next step). Its three numbers are its slot's
+    of the env's respawn stream (`base`)."""
+    u0, u1, u2 = (uniform_at(base, 3 * j), uniform_at(base, 3 * j + 1),
+                  uniform_at(base, 3 * j + 2))
+    new_s = ego_s + 150.0 + 40.0 * u0 if offset < 0 else ego_s - 60.0 - 15.0 * u0
+    new_lane = min(np.int64(u1 * num_lanes), num_lanes - 1)
+    leader = find(keys, ids, new_lane, new_s, 0)
+    follower = find(keys, ids, new_lane, new_s, 1)
+    lead_s = old_s[leader] if leader >= 0 else np.inf
+    follow_s = old_s[follower] if follower >= 0 else -np.inf
+    if lead_s - new_s > 20.0 and new_s - follow_s > 20.0:
+        out[0, i, j] = new_s
+        out[1, i, j] = lane_center(new_lane, num_lanes, lane_width)
+        out[2, i, j] = new_lane
+        out[3, i, j] = desired * (0.7 + 0.3 * u2)
+        out[5, i, j] = LANE_CHANGE_COOLDOWN
 
 
 def step(
@@ -216,7 +220,7 @@ def step(
     half_length, valid, passable (ignored once a vehicle is alongside).
     num_lanes, lane_width, ego_s: [N]. solid_here: [N, M] bool, lane dividers solid at each
     vehicle. steps: [N] step counters (stagger lane decisions). noise: this step's random
-    numbers (drawn only when a vehicle respawns, and only for the envs concerned).
+    numbers (STREAM_RESPAWN, drawn only for vehicles that respawn).
     """
     n, m = traffic.s.shape
     cat = lambda a, b: np.concatenate([a, b], axis=1)
@@ -238,73 +242,15 @@ def step(
     driver[:, :, :m] = [getattr(traffic, k) for k in _DRIVER_FIELDS]
     driver[:, :, m:] = _DEFAULT_COLUMN
     out = np.empty((6, n, m))
-    flat_keys, flat_ids = np.empty(n * e, np.int64), np.empty(n * e, np.int64)
     _drive(obj, driver, cat(traffic.lane, obstacles["lane"]),
            cat(traffic.active, obstacles["valid"]), traffic.active, traffic.lane, traffic.d,
-           traffic.cooldown, traffic.politeness, solid_here, steps, num_lanes, lane_width,
-           dt, out, flat_keys, flat_ids)
-    moved = dataclasses.replace(
+           traffic.cooldown, traffic.politeness, traffic.desired_speed, solid_here, steps,
+           num_lanes, lane_width, ego_s, noise.stream_base(STREAM_RESPAWN), dt, out)
+    return dataclasses.replace(
         traffic, s=out[0], d=out[1], lane=out[2].astype(np.int64), speed=out[3],
         accel=out[4], cooldown=out[5],
     )
-    old = _OldObjects(LaneIndex.from_sorted(flat_keys, flat_ids, e), obj[0].ravel(), e)
-    return _respawn(moved, old, num_lanes, lane_width, ego_s, noise)
 
 
 _DRIVER_FIELDS = ("time_headway", "max_accel", "comfort_decel", "min_gap")
 _DEFAULT_COLUMN = np.array([DEFAULT_DRIVER[k] for k in _DRIVER_FIELDS])[:, None, None]
-
-
-@dataclass
-class _OldObjects:
-    """All objects before the step's move, for respawn room checks: their lane index, flat
-    positions [N*E] and E."""
-
-    index: LaneIndex
-    s: np.ndarray
-    per_env: int
-
-    def lookup(self, env, lane, s, behind):
-        """Flat ids of leaders (`behind` False) or followers (True) of the queries, -1 for
-        none; inputs [Q]. See `LaneIndex.lookup`."""
-        who = self.index.lookup(env, lane, s, behind)
-        return np.where(who >= 0, env * self.per_env + who, -1)
-
-
-def _respawn(traffic, objects, num_lanes, lane_width, ego_s, noise):
-    """Move vehicles that drifted out of the ego's neighbourhood to the other end of it, into
-    a random lane when it has 20 m of room both ways (else they try again next step)."""
-    m = traffic.s.shape[1]
-    offset = traffic.s - ego_s[:, None]
-    far = traffic.active & ((offset > RESPAWN_AHEAD) | (offset < -RESPAWN_BEHIND))
-    pick = np.flatnonzero(far)
-    if not pick.size:
-        return traffic
-    # Only the far vehicles (a few per step) are queried and moved, and only their envs'
-    # numbers are drawn: three per vehicle slot.
-    env, slot = pick // m, pick % m
-    u = noise.uniform(STREAM_RESPAWN, 3 * m, rows=env).reshape(-1, m, 3)[
-        np.arange(pick.size), slot]
-    ego = ego_s[env]
-    lanes = num_lanes[env]
-    new_s = np.where(offset.ravel()[pick] < 0, ego + 150.0 + 40.0 * u[:, 0],
-                     ego - 60.0 - 15.0 * u[:, 0])
-    new_lane = np.minimum((u[:, 1] * lanes).astype(np.int64), lanes - 1)
-    twice = lambda x: np.concatenate([x, x])
-    around = objects.lookup(twice(env), twice(new_lane), twice(new_s),
-                            np.arange(2 * pick.size) >= pick.size)
-    leader, follower = around[: pick.size], around[pick.size:]
-    lead_s = np.where(leader >= 0, objects.s[np.maximum(leader, 0)], np.inf)
-    follow_s = np.where(follower >= 0, objects.s[np.maximum(follower, 0)], -np.inf)
-    room = ((lead_s - new_s) > 20.0) & ((new_s - follow_s) > 20.0)
-    moved, new_s, new_lane, u = pick[room], new_s[room], new_lane[room], u[room]
-    center = lane_center(new_lane, num_lanes[moved // m], lane_width[moved // m])
-    for name, value in (
-        ("s", new_s), ("lane", new_lane), ("d", center),
-        ("speed", traffic.desired_speed.ravel()[moved] * (0.7 + 0.3 * u[:, 2])),
-        ("cooldown", LANE_CHANGE_COOLDOWN),
-    ):
-        updated = getattr(traffic, name).copy()
-        updated.ravel()[moved] = value
-        setattr(traffic, name, updated)
-    return traffic
