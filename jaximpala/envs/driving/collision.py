@@ -75,12 +75,13 @@ def ego_hits(
     ego_*: [N]; obj_*: [N, K]; ego_half: (half_length, half_width) scalars;
     obj_half: ([N, K], [N, K]) or broadcastable; valid: [N, K] bool.
     """
-    full = lambda x: np.ascontiguousarray(np.broadcast_to(x, obj_s.shape), np.float64)
+    full = lambda x: (x if np.shape(x) == obj_s.shape
+                      else np.ascontiguousarray(np.broadcast_to(x, obj_s.shape), np.float64))
     half_length, half_width, heading = full(obj_half[0]), full(obj_half[1]), full(obj_heading)
     reach = np.hypot(*ego_half) + np.hypot(half_length, half_width)
     hit = np.zeros(ego_s.shape, bool)
     _ego_hits(ego_s, ego_d, np.cos(ego_heading), np.sin(ego_heading),
               (float(ego_half[0]), float(ego_half[1])), obj_s, obj_d, np.cos(heading),
               np.sin(heading), half_length, half_width, reach,
-              np.ascontiguousarray(np.broadcast_to(valid, obj_s.shape)), hit)
+              valid if valid.shape == obj_s.shape else np.broadcast_to(valid, obj_s.shape), hit)
     return hit

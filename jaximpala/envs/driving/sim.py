@@ -8,6 +8,7 @@ core with N=1 and the vector env is the same core with N slots.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from jaximpala.envs.driving import camera as camera_mod
@@ -28,6 +29,34 @@ _SCENARIO_ARRAYS = (
     "condition", "friction", "roughness", "sensor_range", "sensor_noise", "goal_s",
     "crosswalk_s",
 )
+
+
+@numba.njit(cache=True)
+def _crosswalk_status(crosswalk_s, ped_s, ped_d, ped_phase, half_width, ego_s, ego_half_length,
+                      distance, next_occupied, in_occupied):
+    """Per env: distance from the ego's front to the next crosswalk not yet behind its back
+    (inf: none), whether a pedestrian on the road is on that crosswalk, and whether the ego
+    overlaps an occupied crosswalk. crosswalk_s [N, C] sorted; ped_* [N, P]; half_width,
+    ego_s [N]. Writes distance, next_occupied, in_occupied [N]."""
+    half_cw = camera_mod.CROSSWALK_HALF_WIDTH
+    for i in range(crosswalk_s.shape[0]):
+        front, back = ego_s[i] + ego_half_length, ego_s[i] - ego_half_length
+        distance[i], next_occupied[i], in_occupied[i] = np.inf, False, False
+        found = False
+        for cs in crosswalk_s[i]:
+            occupied = False
+            for p in range(ped_s.shape[1]):
+                if (ped_phase[i, p] == pedestrians.CROSSING
+                        and abs(ped_d[i, p]) < half_width[i] + 0.5 * pedestrians.SIZE
+                        and abs(ped_s[i, p] - cs) < half_cw + 0.5):
+                    occupied = True
+                    break
+            if occupied and cs - half_cw < front and cs + half_cw > back:
+                in_occupied[i] = True
+            if not found and cs + half_cw > back:
+                found = True
+                distance[i] = max(cs - half_cw - front, 0.0)
+                next_occupied[i] = occupied
 
 
 class DrivingSim:
@@ -160,26 +189,13 @@ class DrivingSim:
             self.road["num_lanes"], self.road["lane_width"]))
 
     def _compute_crosswalk_status(self):
-        cs = self.road["crosswalk_s"]  # [N, C]
-        if cs.shape[1] == 0:
-            zero = np.zeros(self.num_envs)
-            return zero + np.inf, zero.astype(bool), zero.astype(bool)
-        on_road = pedestrians.on_road(self.peds, self.half_width)  # [N, P]
-        near = np.abs(self.peds.s[:, None, :] - cs[:, :, None]) < (
-            camera_mod.CROSSWALK_HALF_WIDTH + 0.5
-        )
-        occupied = (near & on_road[:, None, :]).any(axis=2)  # [N, C]
-        half_length = 0.5 * self.ego_params.length
-        front, back = self.ego.s + half_length, self.ego.s - half_length
-        half_cw = camera_mod.CROSSWALK_HALF_WIDTH
-        inside = (cs - half_cw < front[:, None]) & (cs + half_cw > back[:, None])
-        ahead = cs + half_cw > back[:, None]
-        first = np.argmax(ahead, axis=1)
-        has_next = ahead.any(axis=1)
-        next_cs = cs[np.arange(self.num_envs), first]
-        distance = np.where(has_next, np.maximum(next_cs - half_cw - front, 0.0), np.inf)
-        next_occupied = has_next & occupied[np.arange(self.num_envs), first]
-        return distance, next_occupied, (inside & occupied).any(axis=1)
+        distance = np.empty(self.num_envs)
+        next_occupied = np.empty(self.num_envs, bool)
+        in_occupied = np.empty(self.num_envs, bool)
+        _crosswalk_status(self.road["crosswalk_s"], self.peds.s, self.peds.d, self.peds.phase,
+                          self.half_width, self.ego.s, 0.5 * self.ego_params.length,
+                          distance, next_occupied, in_occupied)
+        return distance, next_occupied, in_occupied
 
     # -------------------------------------------------------------------------------- step
     def step(self, steer, throttle, brake, gear, signal):
