@@ -14,6 +14,7 @@ import math
 
 import numba
 import numpy as np
+from numba.extending import register_jitable
 
 NEAREST_VEHICLES = 8
 NEAREST_PEDESTRIANS = 4
@@ -159,30 +160,44 @@ def _slab_one(cos_r, sin_r, cb, sb, lo_x, hi_x, lo_y, hi_y):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _nearest_hits(cos_r, sin_r, heading, box_ds, box_dd, radius, kept, frames, hits):
-    """Kernel of `nearest_hits`: min into hits [N, R] over the candidate (box, ray) pairs:
-    the rays within each kept box's angular radius (plus a margin) as seen from the
-    origin, or all rays when the origin is near or inside its bounding circle."""
-    cb, sb, lo_x, hi_x, lo_y, hi_y = frames
-    n, r = cos_r.shape
+def _env_hits(cos_r, sin_r, heading, box_ds, box_dd, box_cos, box_sin, half_length,
+              half_width, valid, reach, hits):
+    """One env: min into hits [R] over the candidate (box, ray) pairs - the rays within each
+    box's angular radius (plus a margin) as seen from the origin, or all rays when the
+    origin is near or inside its bounding circle; boxes wholly beyond reach (a scalar)
+    skipped. Rays cos_r, sin_r [R] float32; boxes [K], their frames as `_box_frames`."""
+    r = cos_r.size
     step = 2.0 * np.pi / r
-    for i in range(n):
-        for j in range(box_ds.shape[1]):
-            if not kept[i, j]:
-                continue
-            centre = math.hypot(box_ds[i, j], box_dd[i, j])
-            first, count = 0, r
-            if centre > radius[i, j] + _NEAR_MARGIN:
-                spread = math.asin(min(radius[i, j] / centre, 1.0)) + _ANGLE_MARGIN
-                bearing = math.atan2(box_dd[i, j], box_ds[i, j]) - heading[i]
-                first = math.ceil((bearing - spread) / step)
-                count = min(max(math.floor((bearing + spread) / step) - first + 1, 0), r)
-            for t in range(count):
-                ray = (first + t) % r
-                hit = _slab_one(cos_r[i, ray], sin_r[i, ray], cb[i, j], sb[i, j],
-                                lo_x[i, j], hi_x[i, j], lo_y[i, j], hi_y[i, j])
-                if hit < hits[i, ray]:
-                    hits[i, ray] = hit
+    for j in range(box_ds.size):
+        radius = math.hypot(half_length[j], half_width[j])
+        centre = math.hypot(box_ds[j], box_dd[j])
+        if not valid[j] or centre - radius > reach + _REACH_MARGIN:
+            continue
+        first, count = 0, r
+        if centre > radius + _NEAR_MARGIN:
+            spread = math.asin(min(radius / centre, 1.0)) + _ANGLE_MARGIN
+            bearing = math.atan2(box_dd[j], box_ds[j]) - heading
+            first = math.ceil((bearing - spread) / step)
+            count = min(max(math.floor((bearing + spread) / step) - first + 1, 0), r)
+        cb, sb = box_cos[j], box_sin[j]
+        ox = -(box_ds[j] * cb + box_dd[j] * sb)
+        oy = box_ds[j] * sb - box_dd[j] * cb
+        f32 = np.float32
+        lo_x, hi_x = f32(-half_length[j] - ox), f32(half_length[j] - ox)
+        lo_y, hi_y = f32(-half_width[j] - oy), f32(half_width[j] - oy)
+        for t in range(count):
+            ray = (first + t) % r
+            hit = _slab_one(cos_r[ray], sin_r[ray], f32(cb), f32(sb), lo_x, hi_x, lo_y, hi_y)
+            if hit < hits[ray]:
+                hits[ray] = hit
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nearest_hits(cos_r, sin_r, heading, box_ds, box_dd, box_cos, box_sin, half_length,
+                  half_width, valid, reach, hits):
+    for i in range(cos_r.shape[0]):
+        _env_hits(cos_r[i], sin_r[i], heading[i], box_ds[i], box_dd[i], box_cos[i],
+                  box_sin[i], half_length[i], half_width[i], valid[i], reach[i], hits[i])
 
 
 def nearest_hits(cos_ray, sin_ray, heading, box_ds, box_dd, box_heading, half_length,
@@ -194,25 +209,58 @@ def nearest_hits(cos_ray, sin_ray, heading, box_ds, box_dd, box_heading, half_le
     instead. The minimum over boxes of `ray_box_distance` where that is within reach (the
     same float32 operations), but only the (box, ray) pairs whose bounding circle the ray
     can meet within reach are tested: a few per box instead of all R."""
-    radius = np.hypot(half_length, half_width)
-    # boxes wholly beyond reach cannot lower a reading capped at reach
-    kept = valid & (np.hypot(box_ds, box_dd) - radius <= reach[:, None] + _REACH_MARGIN)
     hits = np.full(cos_ray.shape, np.float32(MISS))
-    frames = _box_frames(box_ds, box_dd, box_heading, half_length, half_width)
     _nearest_hits(cos_ray.astype(np.float32), sin_ray.astype(np.float32), heading, box_ds,
-                  box_dd, radius, kept, frames, hits)
+                  box_dd, np.cos(box_heading), np.sin(box_heading), half_length, half_width,
+                  valid, reach, hits)
     return hits
 
 
 def ray_edge_distance(sin_ray: np.ndarray, ego_d: np.ndarray, half_width: np.ndarray):
     """[N, R] distance along each ray to the road edge it heads towards.
     sin_ray: [N, R]; ego_d, half_width: [N]. Rays parallel to the road never hit."""
-    left = (half_width - ego_d)[:, None]
-    right = (-half_width - ego_d)[:, None]
-    safe = np.where(np.abs(sin_ray) < _TINY, _TINY, sin_ray)
-    distance = np.where(sin_ray > 0, left / safe, right / safe)
-    distance = np.where(np.abs(sin_ray) < _TINY, np.inf, distance)
-    return np.maximum(distance, 0.0)
+    distance = np.empty(sin_ray.shape)
+    _edge_distances(sin_ray, ego_d, half_width, distance)
+    return distance
+
+
+@register_jitable
+def _edge_distance(sin_r, left, right):
+    """Distance along one ray to the road edge it heads towards (left/right: the edges'
+    lateral offsets from the ego)."""
+    if abs(sin_r) < _TINY:
+        return np.inf
+    return max((left if sin_r > 0 else right) / sin_r, 0.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _edge_distances(sin_ray, ego_d, half_width, out):
+    for i in range(sin_ray.shape[0]):
+        for ray in range(sin_ray.shape[1]):
+            out[i, ray] = _edge_distance(sin_ray[i, ray], half_width[i] - ego_d[i],
+                                         -half_width[i] - ego_d[i])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scan(cos_ray, sin_ray, heading, ego_s, ego_d, half_width, box_s, box_d, box_cos,
+          box_sin, half_length, box_half_width, valid, sensor_range, noise, max_range, out):
+    """Kernel of `scan`: per env, the nearest box hits, then each ray's reading."""
+    n, r = cos_ray.shape
+    hits = np.empty(r, np.float32)
+    cos32, sin32 = np.empty(r, np.float32), np.empty(r, np.float32)
+    for i in range(n):
+        hits[:] = np.float32(MISS)
+        for ray in range(r):
+            cos32[ray], sin32[ray] = np.float32(cos_ray[i, ray]), np.float32(sin_ray[i, ray])
+        _env_hits(cos32, sin32, heading[i], box_s[i] - ego_s[i], box_d[i] - ego_d[i],
+                  box_cos[i], box_sin[i], half_length[i], box_half_width[i], valid[i],
+                  sensor_range[i], hits)
+        left, right = half_width[i] - ego_d[i], -half_width[i] - ego_d[i]
+        for ray in range(r):
+            distance = min(_edge_distance(sin_ray[i, ray], left, right), np.float64(hits[ray]))
+            distance = min(distance, sensor_range[i])
+            distance = min(max(distance + noise[i, ray], 0.0), sensor_range[i])
+            out[i, ray] = np.float32(distance / max_range)
 
 
 def scan(ego_s, ego_d, ego_heading, half_width, boxes, sensor_range, noise, max_range):
@@ -220,17 +268,13 @@ def scan(ego_s, ego_d, ego_heading, half_width, boxes, sensor_range, noise, max_
 
     ego_*, half_width, sensor_range: [N]; boxes: dict of [N, K] arrays s, d, heading,
     half_length, half_width, valid (the candidate objects, already the nearest ones);
-    noise: [N, R] metres of sensor noise."""
+    noise: [N, R] metres of sensor noise. Distances to road edges and boxes, capped at the
+    sensor range, plus noise, clipped to [0, sensor range], over max_range; the ray and box
+    directions' cos/sin come from numpy, the rest is one compiled loop."""
     directions = ego_heading[:, None] + _cached_ray_angles(noise.shape[1])
-    cos_ray, sin_ray = np.cos(directions), np.sin(directions)
-    distance = ray_edge_distance(sin_ray, ego_d, half_width)
-    if boxes["s"].shape[1] > 0:
-        to_box = nearest_hits(
-            cos_ray, sin_ray, ego_heading, boxes["s"] - ego_s[:, None],
-            boxes["d"] - ego_d[:, None], boxes["heading"], boxes["half_length"],
-            boxes["half_width"], boxes["valid"], sensor_range,
-        )
-        distance = np.minimum(distance, to_box.astype(np.float64))
-    distance = np.minimum(distance, sensor_range[:, None])
-    distance = np.minimum(np.maximum(distance + noise, 0.0), sensor_range[:, None])  # clip
-    return (distance / max_range).astype(np.float32)
+    out = np.empty(noise.shape, np.float32)
+    _scan(np.cos(directions), np.sin(directions), ego_heading, ego_s, ego_d, half_width,
+          boxes["s"], boxes["d"], np.cos(boxes["heading"]), np.sin(boxes["heading"]),
+          boxes["half_length"], boxes["half_width"], boxes["valid"], sensor_range, noise,
+          float(max_range), out)
+    return out
