@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from jaximpala.envs.driving.noise import StepNoise
@@ -43,37 +44,61 @@ def on_road(peds: Pedestrians, half_width: np.ndarray) -> np.ndarray:
     return (peds.phase == CROSSING) & (np.abs(peds.d) < half_width[:, None] + 0.5 * SIZE)
 
 
-def blocked(peds: Pedestrians, vehicles: dict[str, np.ndarray], env: np.ndarray,
-            who: np.ndarray):
-    """Whether vehicles stand in the way of pedestrians `who` of envs `env` ([Q] ints each).
-    Returns three [Q] bool arrays:
-    `in_stride` - the next stride would step into a vehicle box (exact, no margin: a vehicle
-    stopped a gap short of the pedestrian never blocks it, so the two cannot deadlock);
-    `approaching` - a moving vehicle whose lane band the pedestrian is about to enter is less
-    than 2 s (plus 5 m) from the pedestrian's crossing line, so the pedestrian waits at the
-    kerb or on the lane line instead of stepping out in front of it. A vehicle that has
-    stopped to yield never counts, so yielding cannot deadlock either;
-    `waited_for` - a vehicle in any lane, moving or standing, is within 9 m (plus 2 s) of
-    the crossing line: a pedestrian still at the kerb lets it go first, so a car waiting at
-    a busy crosswalk gets its turn (the kerb is off the road, so this cannot deadlock).
+@numba.njit(cache=True)
+def _blocked(s, d, side, vehicles, i):
+    """Whether vehicles stand in the way of one pedestrian (s, d, side) of env i. Returns
+    (stopped, waited_for):
+    stopped - its next stride would step into a vehicle box (exact, no margin: a vehicle
+    stopped a gap short of the pedestrian never blocks it, so the two cannot deadlock), or a
+    moving vehicle whose lane band it is about to enter is less than 2 s (plus 5 m) from
+    its crossing line, so it waits at the kerb or on the lane line instead of stepping out
+    in front of it (a vehicle that has stopped to yield never counts, so yielding cannot
+    deadlock either);
+    waited_for - a vehicle in any lane, moving or standing, is within 9 m (plus 2 s) of the
+    crossing line: a pedestrian still at the kerb lets it go first, so a car waiting at a
+    busy crosswalk gets its turn (the kerb is off the road, so this cannot deadlock).
+    vehicles: [6, N, V] s, d, half length, half width, speed, valid (road-aligned boxes)."""
+    stopped = waited_for = False
+    for v in range(vehicles.shape[2]):
+        if vehicles[5, i, v] == 0.0:
+            continue
+        ahead = s - vehicles[0, i, v]  # pedestrian ahead of the vehicle centre
+        half_length, half_width = vehicles[2, i, v], vehicles[3, i, v]
+        stride = abs((d + side * 0.8) - vehicles[1, i, v])
+        if abs(ahead) < half_length + 0.5 * SIZE and stride < half_width + 0.5 * SIZE:
+            stopped = True
+        if ahead > -half_length - 1.0:  # not yet past
+            speed = max(vehicles[4, i, v], 0.0)
+            nose_gap = ahead - half_length  # from the vehicle's front to the crossing line
+            look = abs((d + side * 1.5) - vehicles[1, i, v])
+            if look < half_width + 1.0 and speed > 1.0 and nose_gap < 5.0 + 2.0 * speed:
+                stopped = True
+            if nose_gap < 9.0 + 2.0 * speed:
+                waited_for = True
+    return stopped, waited_for
 
-    vehicles: [N, V] arrays s, d, half_length, half_width, speed, valid (road-aligned boxes)."""
-    ped_d, side = peds.d[env, who][:, None], peds.side[env, who][:, None]
-    ahead = peds.s[env, who][:, None] - vehicles["s"][env]  # ped ahead of vehicle centre
-    half_length, half_width = vehicles["half_length"][env], vehicles["half_width"][env]
-    valid, vehicle_d = vehicles["valid"][env], vehicles["d"][env]
-    stride = np.abs((ped_d + side * 0.8) - vehicle_d)
-    in_stride = (np.abs(ahead) < half_length + 0.5 * SIZE) & (stride < half_width + 0.5 * SIZE)
-    look = np.abs((ped_d + side * 1.5) - vehicle_d)
-    speed = np.maximum(vehicles["speed"][env], 0.0)
-    not_past = valid & (ahead > -half_length - 1.0)
-    nose_gap = ahead - half_length  # from the vehicle's front to the crossing line
-    in_band = not_past & (look < half_width + 1.0)
-    approaching = in_band & (speed > 1.0) & (nose_gap < 5.0 + 2.0 * speed)
-    waited_for = not_past & (nose_gap < 9.0 + 2.0 * speed)
-    return (
-        (in_stride & valid).any(axis=1), approaching.any(axis=1), waited_for.any(axis=1)
-    )
+
+@numba.njit(cache=True)
+def _walk(s, d, side, speed, phase, start_draw, start_chance, half_width, ego_s, vehicles,
+          dt, new_d, new_phase, respawn):
+    """Kernel of `step` up to respawning: starts, stops and strides of every pedestrian
+    ([N, P] arrays; start_chance = 1 - exp(-start_rate dt)); writes new_d, new_phase and
+    which pedestrians respawn (finished crossing, or waiting and left behind)."""
+    for i in range(s.shape[0]):
+        for p in range(s.shape[1]):
+            starts = phase[i, p] == WAITING and start_draw[i, p] < start_chance[i, p]
+            stopped = waited_for = False
+            if starts or phase[i, p] == CROSSING:  # only they look at the vehicles
+                stopped, waited_for = _blocked(s[i, p], d[i, p], side[i, p], vehicles, i)
+            crossing = phase[i, p] == CROSSING or (starts and not stopped and not waited_for)
+            new_phase[i, p] = CROSSING if crossing else phase[i, p]
+            new_d[i, p] = d[i, p] + side[i, p] * speed[i, p] * dt if (
+                crossing and not stopped) else d[i, p]
+            respawn[i, p] = (crossing and side[i, p] * new_d[i, p] > half_width[i] + KERB_OFFSET
+                             ) or (not crossing and s[i, p] < ego_s[i] - LEFT_BEHIND)
+
+
+_VEHICLE_FIELDS = ("s", "d", "half_length", "half_width", "speed", "valid")
 
 
 def step(
@@ -89,29 +114,20 @@ def step(
     """Advance pedestrians one step. A pedestrian does not step into a vehicle: it waits at
     the kerb (or pauses mid-road) while a vehicle box blocks its next stride or a moving
     vehicle is about to pass through the lane it would enter, and it does not leave the kerb
-    while a vehicle waits close to its crossing line.
+    while a vehicle waits close to its crossing line (see `_blocked`).
 
-    half_width, ego_s: [N]; crosswalk_s: [N, C] sorted (NO_CROSSWALK pads);
-    vehicles: see `blocked`; noise: this step's random numbers.
+    half_width, ego_s: [N]; crosswalk_s: [N, C] sorted (NO_CROSSWALK pads); vehicles: [N, V]
+    arrays s, d, half_length, half_width, speed, valid; noise: this step's random numbers.
     """
     start_draw = noise.uniform(STREAM_START, peds.s.shape[1])
-    starts = (peds.phase == WAITING) & (start_draw < 1.0 - np.exp(-peds.start_rate * dt))
-    # Only pedestrians crossing or about to start look at the vehicles (about a tenth).
-    env, who = np.nonzero(starts | (peds.phase == CROSSING))
-    stopped = np.zeros(peds.s.shape, bool)
-    waited_for = np.zeros(peds.s.shape, bool)
-    if env.size:
-        in_stride, approaching, waited = blocked(peds, vehicles, env, who)
-        stopped[env, who] = in_stride | approaching
-        waited_for[env, who] = waited
-    phase = np.where(starts & ~stopped & ~waited_for, CROSSING, peds.phase)
-    walking = (phase == CROSSING) & ~stopped
-    d = np.where(walking, peds.d + peds.side * peds.speed * dt, peds.d)
-    finished = (phase == CROSSING) & (peds.side * d > half_width[:, None] + KERB_OFFSET)
-    left_behind = (phase == WAITING) & (peds.s < ego_s[:, None] - LEFT_BEHIND)
+    start_chance = 1.0 - np.exp(-peds.start_rate * dt)
+    d, phase = np.empty(peds.d.shape), np.empty(peds.phase.shape, np.int64)
+    respawn = np.empty(peds.s.shape, bool)
+    _walk(peds.s, peds.d, peds.side, peds.speed, peds.phase, start_draw, start_chance,
+          half_width, ego_s, np.stack([vehicles[k] for k in _VEHICLE_FIELDS]).astype(float),
+          dt, d, phase, respawn)
     moved = Pedestrians(s=peds.s, d=d, side=peds.side, speed=peds.speed,
                         start_rate=peds.start_rate, phase=phase)
-    respawn = finished | left_behind
     rows = np.flatnonzero(respawn.any(axis=1))
     if rows.size:  # numbers drawn only for the envs where someone respawns
         p = peds.s.shape[1]
