@@ -1,9 +1,16 @@
-"""The batched simulator core: N driving worlds stepped together in whole-array operations.
+"""The batched simulator core: N driving worlds stepped together.
 
 `DrivingSim` owns the state of N envs (a leading env axis on every array) and knows nothing
 of gymnasium: `reset(env_ids, episode_seeds)` starts fresh scenarios in some slots, `step`
 advances all slots, `observe` returns the observation dict. The gymnasium single env is this
 core with N=1 and the vector env is the same core with N slots.
+
+Whole-array numpy operations do the per-env arithmetic; the per-object loops (traffic,
+pedestrians, collisions, crosswalks, lidar rays) are numba-compiled kernels over all envs,
+since at N=64 numpy's per-call overhead, not the arithmetic, bounded the step. Kernels take
+transcendental functions (cos, sin, exp, powers) precomputed by numpy, so they round exactly
+as the array code did. The first use compiles them (seconds); numba caches the result next
+to the sources for later processes.
 """
 
 from __future__ import annotations
