@@ -26,3 +26,8 @@ def test_cli_runs_our_part_only(capsys):
     assert args.handler(args) == 0
     out = capsys.readouterr().out
     assert "camera+lidar+state" in out and "lidar+state (camera off)" in out
+
+
+def test_profile_names_the_simulator_step():
+    out = sim.profile_step(num_envs=2, steps=5, camera=False)
+    assert "function calls" in out and "sim.py" in out

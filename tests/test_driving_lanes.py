@@ -72,3 +72,18 @@ def test_lane_index_agrees_with_brute_force(seed):
                 assert got >= 0 and np.round(s[e_, got] * 1000) == want[1]
             else:
                 assert got == want
+
+
+def test_one_batch_mixes_leader_and_follower_queries():
+    rng = np.random.default_rng(3)
+    s = rng.permutation(np.arange(36) * 2.5).reshape(3, 12) - 40.0  # distinct: no ties
+    lane = rng.integers(0, 3, (3, 12))
+    valid = rng.random((3, 12)) < 0.8
+    index = LaneIndex(s, lane, valid)
+    env, q_lane = rng.integers(0, 3, 60), rng.integers(0, 3, 60)
+    q_s = np.concatenate([s[env[:30], rng.integers(0, 12, 30)], rng.uniform(-60, 60, 30)])
+    behind = rng.random(60) < 0.5
+    ahead = _brute_force(s, lane, valid, env, q_lane, q_s, True)
+    back = _brute_force(s, lane, valid, env, q_lane, q_s, False)
+    expected = [b if is_behind else a for a, b, is_behind in zip(ahead, back, behind, strict=True)]
+    assert index.lookup(env, q_lane, q_s, behind).tolist() == expected

@@ -33,11 +33,11 @@ def test_scan_caps_at_visibility_and_normalises():
                  half_length=np.full((1, 2), 2.0), half_width=np.full((1, 2), 1.0),
                  valid=np.array([[True, False]]))
     reading = lidar.scan(np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([3.5]),
-                         boxes, np.array([50.0]), np.zeros((1, 4)), 50.0, lidar.ray_angles(4))
+                         boxes, np.array([50.0]), np.zeros((1, 4)), 50.0)
     # ahead: the valid box at 28 m (the invalid one at 10 m is ignored); left/right: edges
     np.testing.assert_allclose(reading[0], [28 / 50, 3.5 / 50, 1.0, 3.5 / 50], rtol=1e-6)
     foggy = lidar.scan(np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([3.5]),
-                       boxes, np.array([20.0]), np.zeros((1, 4)), 50.0, lidar.ray_angles(4))
+                       boxes, np.array([20.0]), np.zeros((1, 4)), 50.0)
     assert foggy[0, 0] == pytest.approx(0.4) and foggy.dtype == np.float32
 
 
@@ -54,3 +54,26 @@ def test_ray_grazing_a_box_side_is_finite():
                half_width=np.full((1, 1), 1.0))
     distance = lidar.ray_box_distance(np.ones((1, 1)), np.zeros((1, 1)), **box)
     assert np.isfinite(distance).all()
+
+
+def test_nearest_hits_equal_the_dense_test_within_reach():
+    # Random boxes around the ego, some over it, some beyond reach, some invalid: testing only
+    # the candidate (box, ray) pairs changes no reading a reach-capped scan can show.
+    rng = np.random.default_rng(0)
+    n, k, r = 200, 12, 64
+    heading = rng.uniform(-np.pi, np.pi, n)
+    directions = heading[:, None] + lidar.ray_angles(r)
+    cos_ray, sin_ray = np.cos(directions), np.sin(directions)
+    box = dict(box_ds=rng.uniform(-70, 70, (n, k)), box_dd=rng.uniform(-15, 15, (n, k)),
+               box_heading=rng.uniform(-0.5, 0.5, (n, k)),
+               half_length=rng.uniform(0.3, 5.0, (n, k)), half_width=rng.uniform(0.3, 1.2, (n, k)))
+    box["box_ds"][:, 0] = rng.uniform(-1.0, 1.0, n)  # the ego inside or at a box
+    box["box_dd"][:, 0] = 0.0
+    valid = rng.random((n, k)) < 0.9
+    reach = rng.uniform(20.0, 50.0, n)
+    sparse = lidar.nearest_hits(cos_ray, sin_ray, heading, **box, valid=valid, reach=reach)
+    dense = np.where(valid[..., None], lidar.ray_box_distance(cos_ray, sin_ray, **box),
+                     np.float32(lidar.MISS)).min(axis=1)
+    capped = lambda x: np.minimum(x.astype(np.float64), reach[:, None])
+    np.testing.assert_array_equal(capped(sparse), capped(dense))
+    assert (sparse < lidar.MISS).any() and (sparse == 0.0).any()  # hits and insides happen

@@ -28,3 +28,11 @@ def test_uniform_and_normal_statistics():
     z = noise.normal(keys, np.zeros(2000, np.int64), 0, 50)
     assert np.isfinite(z).all()
     assert abs(z.mean()) < 0.02 and abs(z.std() - 1.0) < 0.02
+
+
+def test_step_noise_rows_draw_the_same_numbers_as_the_full_batch():
+    keys, steps = np.array([4, 5, 6], np.uint64), np.array([3, 0, 9])
+    step_noise = noise.StepNoise(keys, steps)
+    full = step_noise.uniform(7, 5)
+    np.testing.assert_array_equal(step_noise.uniform(7, 5, rows=np.array([2, 0, 2])),
+                                  full[[2, 0, 2]])

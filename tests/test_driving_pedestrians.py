@@ -21,8 +21,8 @@ class ConstantNoise:
     def __init__(self, value):
         self.value = value
 
-    def uniform(self, stream, size):
-        return np.full((1, size), self.value)
+    def uniform(self, stream, size, rows=None):
+        return np.full((1 if rows is None else len(rows), size), self.value)
 
 
 def _step(peds, vehicles=NO_VEHICLES, u=0.5, ego_s=0.0):

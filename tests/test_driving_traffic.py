@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from jaximpala.envs.driving import traffic
+from jaximpala.envs.driving import noise, traffic
 from jaximpala.envs.driving.lanes import lane_center
 
 
@@ -25,18 +25,14 @@ def _no_obstacles(x=0):
             "passable": np.zeros((1, x), bool)}
 
 
-class HalfNoise:
-    """Every random draw is 0.5."""
-
-    def uniform(self, stream, size):
-        return np.full((1, size), 0.5)
+KEY = np.array([12345], np.uint64)  # the env's noise key
 
 
 def _run(t, obstacles, steps, num_lanes=2, solid=False, ego_s=0.0):
     for step in range(steps):
         t = traffic.step(t, obstacles, np.array([num_lanes]), np.array([3.5]),
                          np.full(t.s.shape, solid), np.array([ego_s]), np.array([step]),
-                         HalfNoise(), 0.1)
+                         noise.StepNoise(KEY, np.array([step])), 0.1)
     return t
 
 
@@ -77,7 +73,7 @@ def test_lane_decisions_are_staggered_across_steps():
     for step in range(5):
         t = traffic.step(t, _no_obstacles(), np.array([2]), np.array([3.5]),
                          np.zeros(t.s.shape, bool), np.array([0.0]), np.array([step]),
-                         HalfNoise(), 0.1)
+                         noise.StepNoise(KEY, np.array([step])), 0.1)
         lanes.append(int(t.lane[0, 1]))
     assert lanes == [0, 0, 0, 0, 1]
 
@@ -91,5 +87,10 @@ def test_mobil_refuses_an_unsafe_gap():
 def test_far_vehicles_respawn_around_the_ego():
     t = _traffic([-100.0, 0.0], [0, 1], [10.0, 10.0], [10.0, 10.0], cooldown=10.0)
     moved = _run(t, _no_obstacles(), 1, ego_s=0.0)
-    assert moved.s[0, 0] == pytest.approx(0.0 + 150.0 + 40.0 * 0.5)
+    # vehicle 0's three numbers of step 0: a position 150-190 m ahead, a lane, a speed
+    u = noise.uniform(KEY, np.array([0]), traffic.STREAM_RESPAWN, 6)[0, :3]
+    assert moved.s[0, 0] == 0.0 + 150.0 + 40.0 * u[0]
+    assert moved.lane[0, 0] == min(int(u[1] * 2), 1)
+    assert moved.speed[0, 0] == 10.0 * (0.7 + 0.3 * u[2])
+    assert moved.cooldown[0, 0] == traffic.LANE_CHANGE_COOLDOWN
     assert moved.s[0, 1] == pytest.approx(1.0)  # the near one just drove 1 m

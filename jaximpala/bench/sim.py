@@ -67,21 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="python of a venv with the peers installed (default: this one)")
     parser.add_argument("--no-peers", action="store_true", help="measure only our simulator")
     parser.add_argument("--profile", action="store_true",
-                        help="also print the top functions of a N=64 step (cProfile)")
+                        help="also print the top functions of N=64 steps, camera on and off")
 
 
-def measure_ours(num_envs: int, camera: bool, seconds: float, seed: int = 0) -> float:
-    """Env-steps per CPU-second of our vector env with a random steering/throttle policy."""
-    import time
-
+def _random_actions(num_envs: int, seed: int) -> list[dict]:
+    """32 batched actions of a random steering/throttle policy (cycled by the benchmark)."""
     import numpy as np
 
-    from jaximpala.envs.driving.env import DrivingVectorEnv
-
-    env = DrivingVectorEnv(num_envs=num_envs, camera=camera)
-    env.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    actions = [
+    return [
         {
             "continuous": np.stack(
                 [rng.uniform(-0.2, 0.2, num_envs), rng.uniform(0.0, 1.0, num_envs),
@@ -90,8 +84,25 @@ def measure_ours(num_envs: int, camera: bool, seconds: float, seed: int = 0) -> 
         }
         for _ in range(32)
     ]
-    for action in actions[:5]:  # warm-up: first-touch allocations, caches
+
+
+def _started_env(num_envs: int, camera: bool, seed: int):
+    """A reset vector env and its benchmark actions, warmed up (first-touch allocations)."""
+    from jaximpala.envs.driving.env import DrivingVectorEnv
+
+    env = DrivingVectorEnv(num_envs=num_envs, camera=camera)
+    env.reset(seed=seed)
+    actions = _random_actions(num_envs, seed)
+    for action in actions[:5]:
         env.step(action)
+    return env, actions
+
+
+def measure_ours(num_envs: int, camera: bool, seconds: float, seed: int = 0) -> float:
+    """Env-steps per CPU-second of our vector env with a random steering/throttle policy."""
+    import time
+
+    env, actions = _started_env(num_envs, camera, seed)
     steps, start = 0, time.process_time()
     while time.process_time() - start < seconds:
         env.step(actions[steps % len(actions)])
@@ -117,24 +128,19 @@ def measure_peer(script: str, python: str, seconds: float) -> tuple[float | None
     return float(json.loads(done.stdout.strip().splitlines()[-1])["steps_per_s"]), "ok"
 
 
-def profile_step(num_envs: int = 64, steps: int = 100) -> str:
-    """cProfile summary (top 15 by own time) of `steps` steps of the default vector env."""
+def profile_step(num_envs: int = 64, steps: int = 300, camera: bool = True) -> str:
+    """cProfile summary (top 15 by own CPU time) of `steps` steps of the vector env under the
+    benchmark's random policy (its short episodes make resets part of the cost)."""
     import cProfile
     import io
     import pstats
+    import time
 
-    import numpy as np
-
-    from jaximpala.envs.driving.env import DrivingVectorEnv
-
-    env = DrivingVectorEnv(num_envs=num_envs)
-    env.reset(seed=0)
-    action = {"continuous": np.tile(np.array([0.0, 0.5, 0.0], np.float32), (num_envs, 1)),
-              "discrete": np.tile(np.array([2, 0]), (num_envs, 1))}
-    profiler = cProfile.Profile()
+    env, actions = _started_env(num_envs, camera, seed=0)
+    profiler = cProfile.Profile(time.process_time)
     profiler.enable()
-    for _ in range(steps):
-        env.step(action)
+    for step in range(steps):
+        env.step(actions[step % len(actions)])
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
@@ -173,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"target N=64 {key}: {TARGETS[key]:,.0f} steps/s/core -> {got:,.0f} "
                   f"({verdict}, {got / TARGETS[key]:.0%})")
     if args.profile:
-        print("\nProfile of the default vector env, N=64 (own time):")
-        print(profile_step())
+        for camera in (True, False):
+            label = "default observation" if camera else "camera off"
+            print(f"\nProfile of the vector env, {label}, N=64 (own CPU time):")
+            print(profile_step(camera=camera))
     return 0

@@ -2,12 +2,27 @@
 
 Only the ego's collisions matter (other road users avoid each other through IDM), so the cost
 is one ego-vs-object test per object: O(M + P) per env, never quadratic. A cheap bounding
-circle test gates the exact one.
+circle test gates the exact one; the per-env loop is compiled (numba).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
+from numba.extending import register_jitable
+
+
+@register_jitable  # arrays from numpy, scalars from the compiled loop
+def _overlap(dx, dy, ca, sa, half_a, cb, sb, half_b):
+    """Separating axis test of A (cos, sin of its heading, half sizes) against B at offset
+    (dx, dy) from A: True where no axis of either rectangle separates them."""
+    overlap = True
+    for ux, uy in ((ca, sa), (-sa, ca), (cb, sb), (-sb, cb)):
+        distance = abs(dx * ux + dy * uy)
+        reach_a = half_a[0] * abs(ca * ux + sa * uy) + half_a[1] * abs(-sa * ux + ca * uy)
+        reach_b = half_b[0] * abs(cb * ux + sb * uy) + half_b[1] * abs(-sb * ux + cb * uy)
+        overlap = overlap & (distance <= reach_a + reach_b)
+    return overlap
 
 
 def boxes_overlap(
@@ -24,16 +39,24 @@ def boxes_overlap(
     (half_length, half_width). All arrays broadcast together, e.g. A [N, 1] against B [N, K];
     the result has the broadcast shape.
     """
-    dx, dy = center_b[0] - center_a[0], center_b[1] - center_a[1]
-    ca, sa = np.cos(heading_a), np.sin(heading_a)
-    cb, sb = np.cos(heading_b), np.sin(heading_b)
-    separated = np.zeros(np.broadcast(dx, ca, cb).shape, bool)
-    for ux, uy in ((ca, sa), (-sa, ca), (cb, sb), (-sb, cb)):
-        distance = np.abs(dx * ux + dy * uy)
-        reach_a = half_a[0] * np.abs(ca * ux + sa * uy) + half_a[1] * np.abs(-sa * ux + ca * uy)
-        reach_b = half_b[0] * np.abs(cb * ux + sb * uy) + half_b[1] * np.abs(-sb * ux + cb * uy)
-        separated |= distance > reach_a + reach_b
-    return ~separated
+    dx, dy = np.subtract(center_b[0], center_a[0]), np.subtract(center_b[1], center_a[1])
+    overlap = _overlap(dx, dy, np.cos(heading_a), np.sin(heading_a), half_a,
+                       np.cos(heading_b), np.sin(heading_b), half_b)
+    return np.broadcast_to(overlap, np.broadcast(dx, heading_a, heading_b).shape)
+
+
+@numba.njit(cache=True)
+def _ego_hits(ego_s, ego_d, ego_cos, ego_sin, ego_half, obj_s, obj_d, obj_cos, obj_sin,
+              half_length, half_width, reach, valid, hit):
+    for i in range(obj_s.shape[0]):
+        for j in range(obj_s.shape[1]):
+            ds, dd = obj_s[i, j] - ego_s[i], obj_d[i, j] - ego_d[i]
+            # exact test only where the bounding circles meet
+            if valid[i, j] and ds * ds + dd * dd <= reach[i, j] * reach[i, j]:
+                if _overlap(ds, dd, ego_cos[i], ego_sin[i], ego_half, obj_cos[i, j],
+                            obj_sin[i, j], (half_length[i, j], half_width[i, j])):
+                    hit[i] = True
+                    break
 
 
 def ego_hits(
@@ -52,17 +75,13 @@ def ego_hits(
     ego_*: [N]; obj_*: [N, K]; ego_half: (half_length, half_width) scalars;
     obj_half: ([N, K], [N, K]) or broadcastable; valid: [N, K] bool.
     """
-    ds, dd = obj_s - ego_s[:, None], obj_d - ego_d[:, None]
-    half_length = np.broadcast_to(obj_half[0], ds.shape)
-    half_width = np.broadcast_to(obj_half[1], ds.shape)
+    full = lambda x: (x if np.shape(x) == obj_s.shape
+                      else np.ascontiguousarray(np.broadcast_to(x, obj_s.shape), np.float64))
+    half_length, half_width, heading = full(obj_half[0]), full(obj_half[1]), full(obj_heading)
     reach = np.hypot(*ego_half) + np.hypot(half_length, half_width)
-    env, slot = np.nonzero(valid & (ds * ds + dd * dd <= reach * reach))
-    result = np.zeros(ego_s.shape, bool)
-    if env.size:  # exact test on the few pairs whose bounding circles meet
-        hit = boxes_overlap(
-            (np.zeros(env.size), np.zeros(env.size)), ego_heading[env], ego_half,
-            (ds[env, slot], dd[env, slot]), np.broadcast_to(obj_heading, ds.shape)[env, slot],
-            (half_length[env, slot], half_width[env, slot]),
-        )
-        result[env[hit]] = True
-    return result
+    hit = np.zeros(ego_s.shape, bool)
+    _ego_hits(ego_s, ego_d, np.cos(ego_heading), np.sin(ego_heading),
+              (float(ego_half[0]), float(ego_half[1])), obj_s, obj_d, np.cos(heading),
+              np.sin(heading), half_length, half_width, reach,
+              valid if valid.shape == obj_s.shape else np.broadcast_to(valid, obj_s.shape), hit)
+    return hit

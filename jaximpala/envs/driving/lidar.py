@@ -9,18 +9,36 @@ within the maximum range, and poor visibility shows as a lower ceiling.
 
 from __future__ import annotations
 
+import functools
+import math
+
+import numba
 import numpy as np
+from numba.extending import register_jitable
 
 NEAREST_VEHICLES = 8
 NEAREST_PEDESTRIANS = 4
 _TINY = 1e-12
 MISS = 1.0e30  # distance standing for "no hit" in float32 ray-box results
+# Margins that keep the ray-box candidate pairs a superset of the pairs that can hit, far
+# above float32 rounding: radians around a box's angular radius, metres around its bounding
+# circle for "the origin may be inside", metres beyond the reach for "may be within reach".
+_ANGLE_MARGIN = 0.01
+_NEAR_MARGIN = 0.5
+_REACH_MARGIN = 1.0
 
 
 def ray_angles(num_rays: int) -> np.ndarray:
     """[R] ray angles relative to the ego heading: ray 0 points straight ahead, then
     counter-clockwise (ray R/4 points left)."""
     return 2.0 * np.pi * np.arange(num_rays) / num_rays
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_ray_angles(num_rays: int) -> np.ndarray:
+    angles = ray_angles(num_rays)
+    angles.flags.writeable = False
+    return angles
 
 
 def nearest(ds: np.ndarray, dd: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
@@ -43,40 +61,24 @@ class RayScratch:
         self.flags = [np.empty(shape, bool) for _ in range(2)]
 
 
-def ray_box_distance(
-    cos_ray: np.ndarray,
-    sin_ray: np.ndarray,
-    box_ds: np.ndarray,
-    box_dd: np.ndarray,
-    box_heading: np.ndarray,
-    half_length: np.ndarray,
-    half_width: np.ndarray,
-    scratch: RayScratch | None = None,
-) -> np.ndarray:
-    """[N, K, R] float32 distance along each ray from the origin to each box (MISS: no hit).
-
-    cos_ray, sin_ray: [N, R] ray directions in road coordinates. Boxes: [N, K] centre offsets
-    from the ray origin, heading, half sizes. Slab test in each box's own frame, in float32
-    (centimetres are plenty for a sensor with centimetres of noise), laid out [N, K, R] so
-    numpy's inner loops run over the R rays rather than a handful of boxes. With `scratch`
-    the result lives in scratch storage: use it before the next call.
-    """
-    f32 = np.float32
-    n, k = box_ds.shape
-    shape = (n, k, cos_ray.shape[1])
-    if scratch is None or scratch.shape != shape:
-        scratch = RayScratch(shape)
-    a, b, c, d, e, f = scratch.floats
-    miss, behind = scratch.flags
+def _box_frames(box_ds, box_dd, box_heading, half_length, half_width):
+    """float32 (cos, sin) of each box heading and its slab planes (lo_x, hi_x, lo_y, hi_y)
+    relative to the ray origin, in the box frame. Inputs: any matching shapes."""
     cb, sb = np.cos(box_heading), np.sin(box_heading)
-    # ray origin in the box frame, and each slab's two planes relative to it: [N, K, 1]
     ox = -(box_ds * cb + box_dd * sb)
     oy = box_ds * sb - box_dd * cb
-    column = lambda x: x.astype(f32)[:, :, None]
-    lo_x, hi_x = column(-half_length - ox), column(half_length - ox)
-    lo_y, hi_y = column(-half_width - oy), column(half_width - oy)
-    cb, sb = column(cb), column(sb)
-    cos_r, sin_r = cos_ray.astype(f32)[:, None, :], sin_ray.astype(f32)[:, None, :]
+    planes = (cb, sb, -half_length - ox, half_length - ox, -half_width - oy, half_width - oy)
+    return tuple(x.astype(np.float32) for x in planes)
+
+
+def _slab_distance(cos_r, sin_r, frames, floats, flags):
+    """float32 distance along rays (cos_r, sin_r) to boxes (`frames` from `_box_frames`),
+    MISS for no hit; any shapes that broadcast to the shape of the six `floats` and two
+    `flags` buffers, where the result lives."""
+    f32 = np.float32
+    cb, sb, lo_x, hi_x, lo_y, hi_y = frames
+    a, b, c, d, e, f = floats
+    miss, behind = flags
     with np.errstate(divide="ignore", invalid="ignore"):
         # inverse ray direction in each box frame (1/0 = inf is fine): x in a, y in b
         np.multiply(cos_r, cb, out=a)
@@ -102,37 +104,177 @@ def ray_box_distance(
     return np.maximum(near, np.multiply(miss.view(np.uint8), f32(MISS), out=d), out=near)
 
 
+def ray_box_distance(
+    cos_ray: np.ndarray,
+    sin_ray: np.ndarray,
+    box_ds: np.ndarray,
+    box_dd: np.ndarray,
+    box_heading: np.ndarray,
+    half_length: np.ndarray,
+    half_width: np.ndarray,
+    scratch: RayScratch | None = None,
+) -> np.ndarray:
+    """[N, K, R] float32 distance along each ray from the origin to each box (MISS: no hit).
+
+    cos_ray, sin_ray: [N, R] ray directions in road coordinates. Boxes: [N, K] centre offsets
+    from the ray origin, heading, half sizes. Slab test in each box's own frame, in float32
+    (centimetres are plenty for a sensor with centimetres of noise), laid out [N, K, R] so
+    numpy's inner loops run over the R rays rather than a handful of boxes. With `scratch`
+    the result lives in scratch storage: use it before the next call. Every ray against
+    every box: `nearest_hits` is the same test on only the pairs that can meet.
+    """
+    n, k = box_ds.shape
+    shape = (n, k, cos_ray.shape[1])
+    if scratch is None or scratch.shape != shape:
+        scratch = RayScratch(shape)
+    frames = _box_frames(box_ds, box_dd, box_heading, half_length, half_width)
+    columns = tuple(x[:, :, None] for x in frames)  # [N, K, 1]
+    cos_r = cos_ray.astype(np.float32)[:, None, :]
+    sin_r = sin_ray.astype(np.float32)[:, None, :]
+    return _slab_distance(cos_r, sin_r, columns, scratch.floats, scratch.flags)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _fpick(a, b, smaller):
+    """np.fmin (smaller) or np.fmax of two scalars: the other one where one is NaN."""
+    if a != a:
+        return b
+    if b != b:
+        return a
+    return a if (a < b) == smaller else b
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _slab_one(cos_r, sin_r, cb, sb, lo_x, hi_x, lo_y, hi_y):
+    """`_slab_distance` of one ray and one box, float32 operation for operation."""
+    one, zero = np.float32(1.0), np.float32(0.0)
+    inv_x = one / (cos_r * cb + sin_r * sb)
+    inv_y = one / (sin_r * cb - cos_r * sb)
+    x_lo, x_hi, y_lo, y_hi = lo_x * inv_x, hi_x * inv_x, lo_y * inv_y, hi_y * inv_y
+    near = _fpick(_fpick(x_lo, x_hi, True), _fpick(y_lo, y_hi, True), False)
+    far = _fpick(_fpick(x_lo, x_hi, False), _fpick(y_lo, y_hi, False), True)
+    near = max(near, zero)
+    if near > far or far < zero:
+        return max(near, np.float32(MISS))
+    return near
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _env_hits(cos_r, sin_r, heading, box_ds, box_dd, box_cos, box_sin, half_length,
+              half_width, valid, reach, hits):
+    """One env: min into hits [R] over the candidate (box, ray) pairs - the rays within each
+    box's angular radius (plus a margin) as seen from the origin, or all rays when the
+    origin is near or inside its bounding circle; boxes wholly beyond reach (a scalar)
+    skipped. Rays cos_r, sin_r [R] float32; boxes [K], their frames as `_box_frames`."""
+    r = cos_r.size
+    step = 2.0 * np.pi / r
+    for j in range(box_ds.size):
+        radius = math.hypot(half_length[j], half_width[j])
+        centre = math.hypot(box_ds[j], box_dd[j])
+        if not valid[j] or centre - radius > reach + _REACH_MARGIN:
+            continue
+        first, count = 0, r
+        if centre > radius + _NEAR_MARGIN:
+            spread = math.asin(min(radius / centre, 1.0)) + _ANGLE_MARGIN
+            bearing = math.atan2(box_dd[j], box_ds[j]) - heading
+            first = math.ceil((bearing - spread) / step)
+            count = min(max(math.floor((bearing + spread) / step) - first + 1, 0), r)
+        cb, sb = box_cos[j], box_sin[j]
+        ox = -(box_ds[j] * cb + box_dd[j] * sb)
+        oy = box_ds[j] * sb - box_dd[j] * cb
+        f32 = np.float32
+        lo_x, hi_x = f32(-half_length[j] - ox), f32(half_length[j] - ox)
+        lo_y, hi_y = f32(-half_width[j] - oy), f32(half_width[j] - oy)
+        for t in range(count):
+            ray = (first + t) % r
+            hit = _slab_one(cos_r[ray], sin_r[ray], f32(cb), f32(sb), lo_x, hi_x, lo_y, hi_y)
+            if hit < hits[ray]:
+                hits[ray] = hit
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nearest_hits(cos_r, sin_r, heading, box_ds, box_dd, box_cos, box_sin, half_length,
+                  half_width, valid, reach, hits):
+    for i in range(cos_r.shape[0]):
+        _env_hits(cos_r[i], sin_r[i], heading[i], box_ds[i], box_dd[i], box_cos[i],
+                  box_sin[i], half_length[i], half_width[i], valid[i], reach[i], hits[i])
+
+
+def nearest_hits(cos_ray, sin_ray, heading, box_ds, box_dd, box_heading, half_length,
+                 half_width, valid, reach):
+    """[N, R] float32 distance along each ray to the nearest box (MISS: none beyond `reach`).
+
+    Rays: cos_ray, sin_ray [N, R] at `ray_angles(R)` turned by heading [N]. Boxes: [N, K]
+    as in `ray_box_distance`, and valid [N, K]. Hits farther than reach [N] may read MISS
+    instead. The minimum over boxes of `ray_box_distance` where that is within reach (the
+    same float32 operations), but only the (box, ray) pairs whose bounding circle the ray
+    can meet within reach are tested: a few per box instead of all R."""
+    hits = np.full(cos_ray.shape, np.float32(MISS))
+    _nearest_hits(cos_ray.astype(np.float32), sin_ray.astype(np.float32), heading, box_ds,
+                  box_dd, np.cos(box_heading), np.sin(box_heading), half_length, half_width,
+                  valid, reach, hits)
+    return hits
+
+
 def ray_edge_distance(sin_ray: np.ndarray, ego_d: np.ndarray, half_width: np.ndarray):
     """[N, R] distance along each ray to the road edge it heads towards.
     sin_ray: [N, R]; ego_d, half_width: [N]. Rays parallel to the road never hit."""
-    left = (half_width - ego_d)[:, None]
-    right = (-half_width - ego_d)[:, None]
-    safe = np.where(np.abs(sin_ray) < _TINY, _TINY, sin_ray)
-    distance = np.where(sin_ray > 0, left / safe, right / safe)
-    distance = np.where(np.abs(sin_ray) < _TINY, np.inf, distance)
-    return np.maximum(distance, 0.0)
+    distance = np.empty(sin_ray.shape)
+    _edge_distances(sin_ray, ego_d, half_width, distance)
+    return distance
 
 
-def scan(
-    ego_s, ego_d, ego_heading, half_width, boxes, sensor_range, noise, max_range, angles,
-    scratch: RayScratch | None = None,
-) -> np.ndarray:
-    """[N, R] float32 lidar readings in [0, 1].
+@register_jitable
+def _edge_distance(sin_r, left, right):
+    """Distance along one ray to the road edge it heads towards (left/right: the edges'
+    lateral offsets from the ego)."""
+    if abs(sin_r) < _TINY:
+        return np.inf
+    return max((left if sin_r > 0 else right) / sin_r, 0.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _edge_distances(sin_ray, ego_d, half_width, out):
+    for i in range(sin_ray.shape[0]):
+        for ray in range(sin_ray.shape[1]):
+            out[i, ray] = _edge_distance(sin_ray[i, ray], half_width[i] - ego_d[i],
+                                         -half_width[i] - ego_d[i])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scan(cos_ray, sin_ray, heading, ego_s, ego_d, half_width, box_s, box_d, box_cos,
+          box_sin, half_length, box_half_width, valid, sensor_range, noise, max_range, out):
+    """Kernel of `scan`: per env, the nearest box hits, then each ray's reading."""
+    n, r = cos_ray.shape
+    hits = np.empty(r, np.float32)
+    cos32, sin32 = np.empty(r, np.float32), np.empty(r, np.float32)
+    for i in range(n):
+        hits[:] = np.float32(MISS)
+        for ray in range(r):
+            cos32[ray], sin32[ray] = np.float32(cos_ray[i, ray]), np.float32(sin_ray[i, ray])
+        _env_hits(cos32, sin32, heading[i], box_s[i] - ego_s[i], box_d[i] - ego_d[i],
+                  box_cos[i], box_sin[i], half_length[i], box_half_width[i], valid[i],
+                  sensor_range[i], hits)
+        left, right = half_width[i] - ego_d[i], -half_width[i] - ego_d[i]
+        for ray in range(r):
+            distance = min(_edge_distance(sin_ray[i, ray], left, right), np.float64(hits[ray]))
+            distance = min(distance, sensor_range[i])
+            distance = min(max(distance + noise[i, ray], 0.0), sensor_range[i])
+            out[i, ray] = np.float32(distance / max_range)
+
+
+def scan(ego_s, ego_d, ego_heading, half_width, boxes, sensor_range, noise, max_range):
+    """[N, R] float32 lidar readings in [0, 1] of rays at `ray_angles(R)`.
 
     ego_*, half_width, sensor_range: [N]; boxes: dict of [N, K] arrays s, d, heading,
     half_length, half_width, valid (the candidate objects, already the nearest ones);
-    noise: [N, R] metres of sensor noise; angles: [R]."""
-    directions = ego_heading[:, None] + angles[None, :]
-    cos_ray, sin_ray = np.cos(directions), np.sin(directions)
-    distance = ray_edge_distance(sin_ray, ego_d, half_width)
-    if boxes["s"].shape[1] > 0:
-        # invalid boxes are moved far beyond any sensor range
-        box_ds = np.where(boxes["valid"], boxes["s"] - ego_s[:, None], 1.0e6)
-        to_box = ray_box_distance(
-            cos_ray, sin_ray, box_ds, boxes["d"] - ego_d[:, None],
-            boxes["heading"], boxes["half_length"], boxes["half_width"], scratch,
-        )
-        distance = np.minimum(distance, to_box.min(axis=1).astype(np.float64))
-    distance = np.minimum(distance, sensor_range[:, None])
-    distance = np.clip(distance + noise, 0.0, sensor_range[:, None])
-    return (distance / max_range).astype(np.float32)
+    noise: [N, R] metres of sensor noise. Distances to road edges and boxes, capped at the
+    sensor range, plus noise, clipped to [0, sensor range], over max_range; the ray and box
+    directions' cos/sin come from numpy, the rest is one compiled loop."""
+    directions = ego_heading[:, None] + _cached_ray_angles(noise.shape[1])
+    out = np.empty(noise.shape, np.float32)
+    _scan(np.cos(directions), np.sin(directions), ego_heading, ego_s, ego_d, half_width,
+          boxes["s"], boxes["d"], np.cos(boxes["heading"]), np.sin(boxes["heading"]),
+          boxes["half_length"], boxes["half_width"], boxes["valid"], sensor_range, noise,
+          float(max_range), out)
+    return out

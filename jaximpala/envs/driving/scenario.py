@@ -12,6 +12,7 @@ is positive to the left of the road centre line.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,14 +67,56 @@ class Scenario:
 def generate(config: DrivingConfig, seeds: list[int] | np.ndarray) -> Scenario:
     """The scenarios of the given episode seeds (a K-long sequence of ints)."""
     ones = [_generate_one(config, np.random.default_rng(int(seed))) for seed in seeds]
+    # np.array of a list stacks like np.stack at a fraction of its per-call cost, which
+    # dominates here: a reset usually generates one or two scenarios.
     fields = {}
     for name in Scenario.__dataclass_fields__:
         if name in ("traffic", "pedestrians"):
             keys = ones[0][name].keys() if ones else ()
-            fields[name] = {k: np.stack([o[name][k] for o in ones]) for k in keys}
+            fields[name] = {k: np.array([o[name][k] for o in ones]) for k in keys}
         else:
-            fields[name] = np.stack([np.asarray(o[name]) for o in ones])
+            fields[name] = np.array([o[name] for o in ones])
     return Scenario(**fields)
+
+
+class _Draws:
+    """`count` uniform doubles drawn from `rng` at once, handed out in order by `uniform` /
+    `random` with the values the same sequence of `rng.uniform` / `rng.random` calls would
+    return: numpy maps each 53-bit draw u to low + (high - low) * u, and these do the same.
+    One Generator call instead of one per quantity (their overhead dominates a scenario)."""
+
+    def __init__(self, rng: np.random.Generator, count: int):
+        self._u = rng.random(count)
+        self._next = 0
+
+    def random(self, size: int | None = None):
+        """Like rng.random(size): [size] floats, or one float when size is None."""
+        start = self._next
+        self._next += 1 if size is None else size
+        if self._next > self._u.size:
+            raise RuntimeError(f"drew {self._next} of {self._u.size} prepared numbers")
+        return self._u[start] if size is None else self._u[start: self._next]
+
+    def uniform(self, low: float, high: float, size: int | None = None):
+        """Like rng.uniform(low, high, size)."""
+        return low + (high - low) * self.random(size)
+
+
+@functools.lru_cache(maxsize=16)
+def _condition_cdf(probs: tuple[float, float, float]) -> np.ndarray:
+    """Cumulative road-condition probabilities, normalised exactly as `Generator.choice`
+    normalises `p`, so drawing with it consumes and returns what `choice` would."""
+    cdf = np.asarray(probs, dtype=np.float64).cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+@functools.lru_cache(maxsize=16)
+def _grid_s(size: int) -> np.ndarray:
+    """[G] arc length of each road grid sample (shared, read-only)."""
+    grid_s = np.arange(size) * GRID_STEP
+    grid_s.flags.writeable = False
+    return grid_s
 
 
 def _generate_one(config: DrivingConfig, rng: np.random.Generator) -> dict:
@@ -82,19 +125,27 @@ def _generate_one(config: DrivingConfig, rng: np.random.Generator) -> dict:
     noise_key = rng.integers(0, 2**63, dtype=np.uint64)
     curvature, slope = _road_profile(config, rng, size)
     num_lanes = int(rng.integers(config.num_lanes_min, config.num_lanes_max + 1))
-    lane_width = rng.uniform(config.lane_width_min, config.lane_width_max)
-    speed_limit = rng.uniform(config.speed_limit_min, config.speed_limit_max)
-    condition = int(rng.choice(len(ROAD_CONDITIONS), p=np.asarray(config.condition_probs)))
-    friction = rng.uniform(*FRICTION_RANGES[ROAD_CONDITIONS[condition]])
-    roughness = rng.uniform(0.0, config.max_roughness)
-    sensor_range = rng.uniform(config.sensor_range_min, config.sensor_range_max)
-    sensor_noise = rng.uniform(0.0, config.max_sensor_noise)
+    draws = _Draws(rng, 7)
+    lane_width = draws.uniform(config.lane_width_min, config.lane_width_max)
+    speed_limit = draws.uniform(config.speed_limit_min, config.speed_limit_max)
+    # = rng.choice(len(ROAD_CONDITIONS), p=condition_probs), without its argument checks
+    condition = int(_condition_cdf(config.condition_probs).searchsorted(draws.random(),
+                                                                       "right"))
+    friction = draws.uniform(*FRICTION_RANGES[ROAD_CONDITIONS[condition]])
+    roughness = draws.uniform(0.0, config.max_roughness)
+    sensor_range = draws.uniform(config.sensor_range_min, config.sensor_range_max)
+    sensor_noise = draws.uniform(0.0, config.max_sensor_noise)
     goal_s = EGO_START_S + config.route_length
     crosswalk_s = _crosswalks(config, rng, goal_s)
     solid = np.abs(curvature) > SOLID_CURVATURE
-    grid_s = np.arange(size) * GRID_STEP
-    for cs in crosswalk_s[crosswalk_s < NO_CROSSWALK]:
-        solid |= (grid_s > cs - SOLID_BEFORE_CROSSWALK) & (grid_s < cs + CROSSWALK_HALF_WIDTH)
+    # Solid from the first grid point past cs - SOLID_BEFORE_CROSSWALK to the last one before
+    # cs + CROSSWALK_HALF_WIDTH (exclusive on both ends), found by bisection.
+    real = crosswalk_s[crosswalk_s < NO_CROSSWALK]
+    grid_s = _grid_s(size)
+    starts = grid_s.searchsorted(real - SOLID_BEFORE_CROSSWALK, "right")
+    stops = grid_s.searchsorted(real + CROSSWALK_HALF_WIDTH, "left")
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+        solid[start:stop] = True
     ego_lane = int(rng.integers(0, num_lanes))
     ego_speed = rng.uniform(0.0, 0.6) * speed_limit
     traffic = _traffic(config, rng, num_lanes, speed_limit, ego_lane)
@@ -111,17 +162,18 @@ def _generate_one(config: DrivingConfig, rng: np.random.Generator) -> dict:
 def _road_profile(config: DrivingConfig, rng: np.random.Generator, size: int):
     """Piecewise-constant curvature and slope over the grid: straights and arcs of 40-120 m."""
     max_segments = int(np.ceil(size * GRID_STEP / 40.0)) + 1
-    lengths = rng.uniform(40.0, 120.0, max_segments)
-    is_straight = rng.random(max_segments) < 0.4
+    draws = _Draws(rng, 4 * max_segments)
+    lengths = draws.uniform(40.0, 120.0, max_segments)
+    is_straight = draws.random(max_segments) < 0.4
     curvatures = np.where(
-        is_straight, 0.0, rng.uniform(-config.max_curvature, config.max_curvature, max_segments)
+        is_straight, 0.0, draws.uniform(-config.max_curvature, config.max_curvature, max_segments)
     )
-    slopes = rng.uniform(-config.max_slope, config.max_slope, max_segments)
+    slopes = draws.uniform(-config.max_slope, config.max_slope, max_segments)
     # The start is straight and flat so every episode begins in a calm state.
     curvatures[0] = 0.0
     slopes[0] = 0.0
     ends = np.cumsum(lengths)
-    segment = np.searchsorted(ends, np.arange(size) * GRID_STEP, side="right")
+    segment = np.searchsorted(ends, _grid_s(size), side="right")
     return curvatures[segment], slopes[segment]
 
 
@@ -150,47 +202,60 @@ def _traffic(config, rng, num_lanes: int, speed_limit: float, ego_lane: int) -> 
     is kept clear. Slots that do not fit are parked FAR_AWAY and marked inactive.
     """
     count = num_traffic(config)
-    slot_length = 12.0
-    offsets = np.arange(-60.0, 200.0, slot_length)
-    lanes, offs = np.meshgrid(np.arange(num_lanes), offsets, indexing="ij")
-    lanes, offs = lanes.ravel(), offs.ravel()
-    free = np.abs(offs) > 15.0
-    free_slots = np.flatnonzero(free)
+    lanes, offs, free_slots = _traffic_slots(num_lanes)
     chosen = rng.permutation(free_slots)[:count]
     active = np.zeros(count, bool)
     active[: len(chosen)] = True
     s = np.full(count, FAR_AWAY)
     lane = np.zeros(count, np.int64)
-    s[: len(chosen)] = EGO_START_S + offs[chosen] + rng.uniform(-2.0, 2.0, len(chosen))
+    draws = _Draws(rng, len(chosen) + 11 * count)
+    s[: len(chosen)] = EGO_START_S + offs[chosen] + draws.uniform(-2.0, 2.0, len(chosen))
     lane[: len(chosen)] = lanes[chosen]
-    is_truck = rng.random(count) < 0.1
-    length = np.where(is_truck, rng.uniform(8.0, 10.0, count), rng.uniform(4.0, 5.2, count))
-    width = np.where(is_truck, 2.4, rng.uniform(1.7, 2.0, count))
-    desired_speed = speed_limit * rng.uniform(0.75, 1.1, count)
-    speed = desired_speed * rng.uniform(0.6, 1.0, count)
+    is_truck = draws.random(count) < 0.1
+    length = np.where(is_truck, draws.uniform(8.0, 10.0, count), draws.uniform(4.0, 5.2, count))
+    width = np.where(is_truck, 2.4, draws.uniform(1.7, 2.0, count))
+    desired_speed = speed_limit * draws.uniform(0.75, 1.1, count)
+    speed = desired_speed * draws.uniform(0.6, 1.0, count)
     return dict(
         active=active, s=s, lane=lane, speed=speed * active,
         length=length, width=width, desired_speed=desired_speed,
-        time_headway=rng.uniform(1.0, 2.0, count), max_accel=rng.uniform(1.0, 2.0, count),
-        comfort_decel=rng.uniform(1.5, 3.0, count), min_gap=rng.uniform(1.5, 3.0, count),
-        politeness=rng.uniform(0.0, 0.5, count),
+        time_headway=draws.uniform(1.0, 2.0, count), max_accel=draws.uniform(1.0, 2.0, count),
+        comfort_decel=draws.uniform(1.5, 3.0, count), min_gap=draws.uniform(1.5, 3.0, count),
+        politeness=draws.uniform(0.0, 0.5, count),
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _traffic_slots(num_lanes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Starting slots of traffic, 12 m long in every lane over [-60, 200) m from the ego:
+    lane [S] and offset [S] of each slot, and the ids of the free ones (not next to the ego).
+    Shared, read-only arrays."""
+    offsets = np.arange(-60.0, 200.0, 12.0)
+    lanes, offs = np.meshgrid(np.arange(num_lanes), offsets, indexing="ij")
+    lanes, offs = lanes.ravel(), offs.ravel()
+    free_slots = np.flatnonzero(np.abs(offs) > 15.0)
+    for array in (lanes, offs, free_slots):
+        array.flags.writeable = False
+    return lanes, offs, free_slots
 
 
 def _pedestrians(config, rng, crosswalk_s: np.ndarray) -> dict:
     """[P] arrays of initial pedestrian state: waiting at a kerb ahead of the ego."""
     count = num_pedestrians(config)
     has_crosswalk = crosswalk_s < NO_CROSSWALK
-    jaywalk = (rng.random(count) < config.jaywalk_prob) | (not has_crosswalk.any())
-    anywhere = rng.uniform(EGO_START_S + 20.0, EGO_START_S + 250.0, count)
+    draws = _Draws(rng, 2 * count)
+    jaywalk = (draws.random(count) < config.jaywalk_prob) | (not has_crosswalk.any())
+    anywhere = draws.uniform(EGO_START_S + 20.0, EGO_START_S + 250.0, count)
     if has_crosswalk.any():
         which = rng.integers(0, int(has_crosswalk.sum()), count)
-        at_crosswalk = crosswalk_s[which] + rng.uniform(-1.5, 1.5, count)
+        draws = _Draws(rng, 4 * count)
+        at_crosswalk = crosswalk_s[which] + draws.uniform(-1.5, 1.5, count)
     else:
+        draws = _Draws(rng, 3 * count)
         at_crosswalk = anywhere
     return dict(
         s=np.where(jaywalk, anywhere, at_crosswalk),
-        side=np.where(rng.random(count) < 0.5, -1.0, 1.0),
-        speed=rng.uniform(0.9, 1.7, count),
-        start_rate=rng.uniform(0.05, 0.4, count),  # chance per second of starting to cross
+        side=np.where(draws.random(count) < 0.5, -1.0, 1.0),
+        speed=draws.uniform(0.9, 1.7, count),
+        start_rate=draws.uniform(0.05, 0.4, count),  # chance per second of starting to cross
     )

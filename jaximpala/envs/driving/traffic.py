@@ -1,20 +1,24 @@
 """Other vehicles: Intelligent Driver Model car following and MOBIL-style lane changes.
 
 Every vehicle has its own sampled driver (desired speed, time headway, accelerations, minimum
-gap, politeness). Leaders and followers come from a `LaneIndex` over traffic, the ego and
-pedestrians on the road, so vehicles brake for the ego and for crossing pedestrians.
+gap, politeness). Leaders and followers come from each env's objects sorted by lane and
+position (`lanes.sort_env`): traffic, the ego and pedestrians on the road, so vehicles brake
+for the ego and for crossing pedestrians. The per-vehicle work is one compiled loop.
 Traffic stays around the ego: vehicles that fall far behind reappear out of sensor range
 ahead (and vice versa), in a lane with room for them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from jaximpala.envs.driving.lanes import LaneIndex, lane_center
-from jaximpala.envs.driving.noise import StepNoise
+from jaximpala.envs.driving.lanes import find, lane_center, sort_env
+from jaximpala.envs.driving.noise import StepNoise, uniform_at
 
 LATERAL_SPEED = 1.2  # m/s while changing lanes
 LANE_CHANGE_COOLDOWN = 4.0  # s between lane-change decisions of one vehicle
@@ -60,105 +64,143 @@ class Traffic:
         """[N, M] heading relative to the road, from the lane-change lateral motion.
         num_lanes, lane_width: [N]."""
         target = lane_center(self.lane, num_lanes[:, None], lane_width[:, None])
-        lateral = np.clip(target - self.d, -LATERAL_SPEED, LATERAL_SPEED)
+        lateral = np.minimum(np.maximum(target - self.d, -LATERAL_SPEED), LATERAL_SPEED)  # clip
         return np.arctan2(lateral, np.maximum(self.speed, 1.0))
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _idm(free, speed, time_headway, max_accel, comfort_decel, min_gap, gap, dv):
+    """`idm_accel` given its free-road term free = 1 - (v / v0)^4 (numpy computes that
+    power, so the compiled step rounds exactly as the array code it replaced)."""
+    desired_gap = min_gap + max(
+        0.0, speed * time_headway + speed * dv / (2.0 * math.sqrt(max_accel * comfort_decel))
+    )
+    ratio = desired_gap / max(gap, 0.1)
+    return min(max(max_accel * (free - ratio * ratio), -MAX_DECEL), max_accel)
+
+
 def idm_accel(speed, desired_speed, time_headway, max_accel, comfort_decel, min_gap, gap, dv):
-    """Intelligent Driver Model acceleration. All inputs broadcast; gap may be +inf (no leader).
+    """Intelligent Driver Model acceleration of one vehicle; gap may be +inf (no leader).
 
     a = a_max * (1 - (v / v0)^4 - (s* / gap)^2),  s* = s0 + max(0, v T + v dv / (2 sqrt(a b)))
     """
-    desired_gap = min_gap + np.maximum(
-        0.0, speed * time_headway + speed * dv / (2.0 * np.sqrt(max_accel * comfort_decel))
-    )
-    free = 1.0 - (speed / np.maximum(desired_speed, 0.1)) ** 4
-    interaction = (desired_gap / np.maximum(gap, 0.1)) ** 2
-    return np.clip(max_accel * (free - interaction), -MAX_DECEL, max_accel)
+    free = 1.0 - (speed / max(desired_speed, 0.1)) ** 4
+    return _idm(free, speed, time_headway, max_accel, comfort_decel, min_gap, gap, dv)
 
 
-class _Objects:
-    """Flat view of all objects ([N, E] -> [N*E]) that IDM and MOBIL look up by flat id."""
-
-    def __init__(self, traffic: Traffic, obstacles: dict[str, np.ndarray]):
-        self.num_envs, self.num_traffic = traffic.s.shape  # N, M
-        cat = lambda a, b: np.concatenate([a, b], axis=1)
-        self.s2d = cat(traffic.s, obstacles["s"])
-        self.lane2d = cat(traffic.lane, obstacles["lane"])
-        self.valid2d = cat(traffic.active, obstacles["valid"])
-        self.per_env = self.s2d.shape[1]
-        self.s = self.s2d.ravel()
-        self.speed = cat(traffic.speed, obstacles["speed"]).ravel()
-        self.half = cat(0.5 * traffic.length, obstacles["half_length"]).ravel()
-        # Pedestrians a vehicle is already alongside stop mattering to it (they wait for it);
-        # braking for them would deadlock the two.
-        self.passable = cat(np.zeros(traffic.s.shape, bool), obstacles["passable"]).ravel()
-        self.index = LaneIndex(self.s2d, self.lane2d, self.valid2d)
-        # Driver of each object as MOBIL imagines it; non-traffic objects get DEFAULT_DRIVER.
-        self.driver = {
-            k: cat(getattr(traffic, k), np.full(obstacles["s"].shape, v)).ravel()
-            for k, v in DEFAULT_DRIVER.items()
-        }
-        self.desired = cat(traffic.desired_speed,
-                           np.maximum(obstacles["speed"], 1.0) * 1.2).ravel()
-
-    def flat(self, env, who):
-        """Flat ids of per-env object ids `who` ([Q], -1 for none stays -1)."""
-        return np.where(who >= 0, env * self.per_env + who, -1)
-
-    def leader(self, env, lane, s):
-        """Flat id of the first object ahead of s in lane (or -1); inputs [Q]."""
-        return self.flat(env, self.index.leader(env, lane, s))
-
-    def follower(self, env, lane, s):
-        """Flat id of the last object behind s in lane (or -1); inputs [Q]."""
-        return self.flat(env, self.index.follower(env, lane, s))
-
-    def accel_of(self, who, s, half, speed, leader):
-        """IDM acceleration of object `who` (flat ids [Q]) placed at (s, half, speed) behind
-        flat object `leader` (-1: free road)."""
-        has = leader >= 0
-        lead = np.where(has, leader, 0)
-        gap = self.s[lead] - self.half[lead] - s - half
-        gap = np.where(has & ~(self.passable[lead] & (gap < 0.0)), gap, np.inf)
-        d = self.driver
-        return idm_accel(speed, self.desired[who], d["time_headway"][who], d["max_accel"][who],
-                         d["comfort_decel"][who], d["min_gap"][who], gap,
-                         speed - self.speed[lead])
+def _free_term(speed: np.ndarray, desired_speed: np.ndarray) -> np.ndarray:
+    """IDM's free-road term 1 - (v / v0)^4 of every object (any shape)."""
+    return 1.0 - (speed / np.maximum(desired_speed, 0.1)) ** 4
 
 
-def _mobil(objects, traffic, env, me, lane, accel, num_lanes):
-    """MOBIL lane choice of the vehicles with flat ids `me` ([Q]; env, lane, current accel
-    and num_lanes [Q] alike): move left or right when the own gain plus politeness times the
-    new follower's gain (a loss when negative) beats the threshold, and the new follower
-    would not have to brake harder than SAFE_DECEL. Returns the chosen lanes [Q]."""
-    s, v, half = objects.s[me], objects.speed[me], objects.half[me]
-    politeness = traffic.politeness.ravel()[(me // objects.per_env) * objects.num_traffic
-                                            + me % objects.per_env]
-    best_gain = np.full(me.shape, -np.inf)
-    best_lane = lane.copy()
+@numba.njit(cache=True, error_model="numpy")
+def _accel_of(i, who, lead, obj, driver):
+    """IDM acceleration of object `who` of env i where it is, behind object `lead` (-1:
+    free road). obj: [5, N, E] s, half length, speed, passable, free-road term; driver:
+    [4, N, E] time headway, max accel, comfort decel, min gap."""
+    s, half, speed = obj[0, i, who], obj[1, i, who], obj[2, i, who]
+    gap, dv = np.inf, 0.0  # without a leader dv only scales a zero interaction term
+    if lead >= 0:
+        gap = obj[0, i, lead] - obj[1, i, lead] - s - half
+        if obj[3, i, lead] > 0.0 and gap < 0.0:  # a pedestrian the vehicle is alongside
+            gap = np.inf
+        dv = speed - obj[2, i, lead]
+    return _idm(obj[4, i, who], speed, driver[0, i, who], driver[1, i, who],
+                driver[2, i, who], driver[3, i, who], gap, dv)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _mobil(i, j, lane, accel, politeness, num_lanes, keys, ids, obj, driver):
+    """MOBIL lane choice of vehicle j of env i (current lane and IDM acceleration given):
+    move left or right when the own gain plus politeness times the new follower's gain (a
+    loss when negative) beats the threshold, and the new follower would not have to brake
+    harder than SAFE_DECEL; the better side wins, left on a tie."""
+    s, half = obj[0, i, j], obj[1, i, j]
+    best_lane, best_gain = lane, -np.inf
     for direction, bias in ((1, -KEEP_RIGHT_BIAS), (-1, KEEP_RIGHT_BIAS)):
         new_lane = lane + direction
-        ok = (new_lane >= 0) & (new_lane < num_lanes)
-        new_leader = objects.leader(env, new_lane, s)
-        new_follower = objects.follower(env, new_lane, s)
-        my_new_accel = objects.accel_of(me, s, half, v, new_leader)
-        has_f = new_follower >= 0
-        f = np.where(has_f, new_follower, 0)
-        f_now = objects.accel_of(f, objects.s[f], objects.half[f], objects.speed[f], new_leader)
-        # the follower's IDM behind the changing vehicle: "leader" is the vehicle itself
-        f_after = objects.accel_of(f, objects.s[f], objects.half[f], objects.speed[f], me)
-        gap_behind = s - half - objects.s[f] - objects.half[f]
-        lead = np.where(new_leader >= 0, new_leader, 0)
-        gap_ahead = np.where(new_leader >= 0, objects.s[lead] - objects.half[lead] - s - half,
-                             np.inf)
-        safe = (~has_f | ((f_after >= -SAFE_DECEL) & (gap_behind > 1.0))) & (gap_ahead > 1.0)
-        follower_gain = np.where(has_f, f_after - f_now, 0.0)
-        gain = my_new_accel - accel + politeness * follower_gain + bias
-        better = ok & safe & (gain > CHANGE_THRESHOLD) & (gain > best_gain)
-        best_gain = np.where(better, gain, best_gain)
-        best_lane = np.where(better, new_lane, best_lane)
+        if new_lane < 0 or new_lane >= num_lanes:
+            continue
+        leader = find(keys, ids, new_lane, s, 0)
+        follower = find(keys, ids, new_lane, s, 1)
+        safe, follower_gain = True, 0.0
+        if follower >= 0:
+            f_now = _accel_of(i, follower, leader, obj, driver)
+            f_after = _accel_of(i, follower, j, obj, driver)
+            gap_behind = s - half - obj[0, i, follower] - obj[1, i, follower]
+            safe = f_after >= -SAFE_DECEL and gap_behind > 1.0
+            follower_gain = f_after - f_now
+        if leader >= 0:
+            safe = safe and obj[0, i, leader] - obj[1, i, leader] - s - half > 1.0
+        gain = (_accel_of(i, j, leader, obj, driver) - accel + politeness * follower_gain
+                + bias)
+        if safe and gain > CHANGE_THRESHOLD and gain > best_gain:
+            best_lane, best_gain = new_lane, gain
     return best_lane
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _drive(obj, driver, lane2d, valid2d, t_active, t_lane, t_d, t_cooldown, t_politeness,
+           t_desired, solid_here, steps, num_lanes, lane_width, ego_s, respawn_base, dt, out):
+    """Kernel of `step`: per env, sort the objects by (lane, s), give every vehicle its IDM
+    acceleration behind its leader and (every DECISION_PERIOD steps, staggered, off
+    cooldown, not at a solid divider) its MOBIL lane, move it, then respawn the vehicles
+    that end up out of the ego's neighbourhood (room checked among the objects as they
+    were). obj, driver: see `_accel_of`; lane2d, valid2d: [N, E]; t_*, solid_here: [N, M];
+    steps, num_lanes, lane_width, ego_s, respawn_base (`StepNoise.stream_base`): [N].
+    Writes out [6, N, M]: s, d, lane, speed, accel, cooldown."""
+    n, e = lane2d.shape
+    m = t_lane.shape[1]
+    keys, ids = np.empty(e, np.int64), np.empty(e, np.int64)
+    step_d = LATERAL_SPEED * dt
+    for i in range(n):
+        sort_env(obj[0, i], lane2d[i], valid2d[i], keys, ids)
+        for j in range(m):
+            lane = t_lane[i, j]
+            s, v = obj[0, i, j], obj[2, i, j]
+            accel = _accel_of(i, j, find(keys, ids, lane, s, 0), obj, driver)
+            new_lane = lane
+            if ((steps[i] + j) % DECISION_PERIOD == 0 and t_cooldown[i, j] <= 0.0
+                    and t_active[i, j] and not solid_here[i, j]):
+                new_lane = _mobil(i, j, lane, accel, t_politeness[i, j], num_lanes[i], keys,
+                                  ids, obj, driver)
+            new_speed = max(v + accel * dt, 0.0) * (1.0 if t_active[i, j] else 0.0)
+            d = t_d[i, j]
+            out[0, i, j] = s + 0.5 * (v + new_speed) * dt
+            out[1, i, j] = d + min(max(lane_center(new_lane, num_lanes[i], lane_width[i]) - d,
+                                       -step_d), step_d)
+            out[2, i, j] = new_lane
+            out[3, i, j] = new_speed
+            out[4, i, j] = accel
+            out[5, i, j] = (LANE_CHANGE_COOLDOWN if new_lane != lane
+                            else t_cooldown[i, j] - dt)
+        for j in range(m):
+            offset = out[0, i, j] - ego_s[i]
+            if t_active[i, j] and (offset > RESPAWN_AHEAD or offset < -RESPAWN_BEHIND):
+                _respawn(i, j, offset, keys, ids, obj[0, i], num_lanes[i], lane_width[i],
+                         ego_s[i], t_desired[i, j], respawn_base[i], out)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _respawn(i, j, offset, keys, ids, old_s, num_lanes, lane_width, ego_s, desired, base, out):
+    """Move vehicle j of env i, which drifted `offset` from the ego, to the other end of the
+    ego's neighbourhood, into a random lane when it has 20 m of room both ways among the
+    objects as they were (else it tries again next step). Its three numbers are its slot's
+    of the env's respawn stream (`base`)."""
+    u0, u1, u2 = (uniform_at(base, 3 * j), uniform_at(base, 3 * j + 1),
+                  uniform_at(base, 3 * j + 2))
+    new_s = ego_s + 150.0 + 40.0 * u0 if offset < 0 else ego_s - 60.0 - 15.0 * u0
+    new_lane = min(np.int64(u1 * num_lanes), num_lanes - 1)
+    leader = find(keys, ids, new_lane, new_s, 0)
+    follower = find(keys, ids, new_lane, new_s, 1)
+    lead_s = old_s[leader] if leader >= 0 else np.inf
+    follow_s = old_s[follower] if follower >= 0 else -np.inf
+    if lead_s - new_s > 20.0 and new_s - follow_s > 20.0:
+        out[0, i, j] = new_s
+        out[1, i, j] = lane_center(new_lane, num_lanes, lane_width)
+        out[2, i, j] = new_lane
+        out[3, i, j] = desired * (0.7 + 0.3 * u2)
+        out[5, i, j] = LANE_CHANGE_COOLDOWN
 
 
 def step(
@@ -178,78 +220,37 @@ def step(
     half_length, valid, passable (ignored once a vehicle is alongside).
     num_lanes, lane_width, ego_s: [N]. solid_here: [N, M] bool, lane dividers solid at each
     vehicle. steps: [N] step counters (stagger lane decisions). noise: this step's random
-    numbers (drawn only when a vehicle respawns).
+    numbers (STREAM_RESPAWN, drawn only for vehicles that respawn).
     """
     n, m = traffic.s.shape
-    objects = _Objects(traffic, obstacles)
-    env = np.repeat(np.arange(n), m)
-    me = env * objects.per_env + np.tile(np.arange(m), n)  # flat ids of the traffic
-    s, v, half = objects.s[me], objects.speed[me], objects.half[me]
-    lane = traffic.lane.ravel()
-    accel = objects.accel_of(me, s, half, v, objects.leader(env, lane, s))
-
-    # Drivers reconsider their lane every DECISION_PERIOD steps, staggered across vehicles,
-    # and only when off cooldown and not at a solid divider: a fifth of the queries per step.
-    phase = (np.repeat(steps, m) + np.tile(np.arange(m), n)) % DECISION_PERIOD == 0
-    can_change = (
-        phase & (traffic.cooldown.ravel() <= 0.0) & traffic.active.ravel() & ~solid_here.ravel()
+    cat = lambda a, b: np.concatenate([a, b], axis=1)
+    # Every object, vehicles first: [N, E] rows of one [5, N, E] table for the kernel.
+    obj = np.stack([
+        cat(traffic.s, obstacles["s"]),
+        cat(0.5 * traffic.length, obstacles["half_length"]),
+        cat(traffic.speed, obstacles["speed"]),
+        # Pedestrians a vehicle is already alongside stop mattering to it (they wait for
+        # it); braking for them would deadlock the two.
+        cat(np.zeros(traffic.s.shape), obstacles["passable"]),
+        # Non-traffic objects drive like DEFAULT_DRIVER at 1.2 x their speed (>= 1 m/s) in
+        # MOBIL's imagination.
+        cat(_free_term(traffic.speed, traffic.desired_speed),
+            _free_term(obstacles["speed"], np.maximum(obstacles["speed"], 1.0) * 1.2)),
+    ])
+    e = obj.shape[2]
+    driver = np.empty((len(_DRIVER_FIELDS), n, e))
+    driver[:, :, :m] = [getattr(traffic, k) for k in _DRIVER_FIELDS]
+    driver[:, :, m:] = _DEFAULT_COLUMN
+    out = np.empty((6, n, m))
+    _drive(obj, driver, cat(traffic.lane, obstacles["lane"]),
+           cat(traffic.active, obstacles["valid"]), traffic.active, traffic.lane, traffic.d,
+           traffic.cooldown, traffic.politeness, traffic.desired_speed, solid_here, steps,
+           num_lanes, lane_width, ego_s, noise.stream_base(STREAM_RESPAWN), dt, out)
+    return dataclasses.replace(
+        traffic, s=out[0], d=out[1], lane=out[2].astype(np.int64), speed=out[3],
+        accel=out[4], cooldown=out[5],
     )
-    best_lane = lane.copy()
-    pick = np.flatnonzero(can_change)
-    if pick.size:
-        best_lane[pick] = _mobil(objects, traffic, env[pick], me[pick], lane[pick],
-                                 accel[pick], np.repeat(num_lanes, m)[pick])
-    changing = best_lane != lane
-    cooldown = np.where(changing, LANE_CHANGE_COOLDOWN, traffic.cooldown.ravel() - dt)
-
-    new_speed = np.maximum(v + accel * dt, 0.0) * traffic.active.ravel()
-    new_s = s + 0.5 * (v + new_speed) * dt
-    new_lane = best_lane.reshape(n, m)
-    target_d = lane_center(new_lane, num_lanes[:, None], lane_width[:, None])
-    step_d = LATERAL_SPEED * dt
-    new_d = traffic.d + np.clip(target_d - traffic.d, -step_d, step_d)
-
-    moved = Traffic(
-        active=traffic.active, s=new_s.reshape(n, m), d=new_d, lane=new_lane,
-        speed=new_speed.reshape(n, m), accel=accel.reshape(n, m), length=traffic.length,
-        width=traffic.width, desired_speed=traffic.desired_speed,
-        time_headway=traffic.time_headway, max_accel=traffic.max_accel,
-        comfort_decel=traffic.comfort_decel, min_gap=traffic.min_gap,
-        politeness=traffic.politeness, cooldown=cooldown.reshape(n, m),
-    )
-    return _respawn(moved, objects, num_lanes, lane_width, ego_s, noise)
 
 
-def _respawn(traffic, objects, num_lanes, lane_width, ego_s, noise):
-    """Move vehicles that drifted out of the ego's neighbourhood to the other end of it, into
-    a random lane when it has 20 m of room both ways (else they try again next step)."""
-    n, m = traffic.s.shape
-    offset = traffic.s - ego_s[:, None]
-    far = traffic.active & ((offset > RESPAWN_AHEAD) | (offset < -RESPAWN_BEHIND))
-    if not far.any():
-        return traffic
-    # Only the far vehicles (a few per step) are queried and moved.
-    pick = np.flatnonzero(far.ravel())
-    env = pick // m
-    u = noise.uniform(STREAM_RESPAWN, 3 * m).reshape(n * m, 3)[pick]
-    ego = ego_s[env]
-    lanes = num_lanes[env]
-    new_s = np.where(offset.ravel()[pick] < 0, ego + 150.0 + 40.0 * u[:, 0],
-                     ego - 60.0 - 15.0 * u[:, 0])
-    new_lane = np.minimum((u[:, 1] * lanes).astype(np.int64), lanes - 1)
-    leader = objects.leader(env, new_lane, new_s)
-    follower = objects.follower(env, new_lane, new_s)
-    lead_s = np.where(leader >= 0, objects.s[np.maximum(leader, 0)], np.inf)
-    follow_s = np.where(follower >= 0, objects.s[np.maximum(follower, 0)], -np.inf)
-    room = ((lead_s - new_s) > 20.0) & ((new_s - follow_s) > 20.0)
-    moved, new_s, new_lane, u = pick[room], new_s[room], new_lane[room], u[room]
-    center = lane_center(new_lane, num_lanes[moved // m], lane_width[moved // m])
-    for name, value in (
-        ("s", new_s), ("lane", new_lane), ("d", center),
-        ("speed", traffic.desired_speed.ravel()[moved] * (0.7 + 0.3 * u[:, 2])),
-        ("cooldown", LANE_CHANGE_COOLDOWN),
-    ):
-        updated = getattr(traffic, name).copy()
-        updated.ravel()[moved] = value
-        setattr(traffic, name, updated)
-    return traffic
+_DRIVER_FIELDS = ("time_headway", "max_accel", "comfort_decel", "min_gap")
+_DEFAULT_COLUMN = np.array([DEFAULT_DRIVER[k] for k in _DRIVER_FIELDS])[:, None, None]
