@@ -267,6 +267,13 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
         if config.eval.episodes and not result.stopped:
             summary["eval"] = _evaluate(config, agent, learner.params)
             logger.log({"update": learner.version, **_prefixed("eval/", summary["eval"])})
+        if config.eval.video_steps and not result.stopped:
+            from jaximpala.render_run import write_episode_gif
+
+            summary["video"] = str(write_episode_gif(
+                config, agent, learner.params, step=learner.version, seed=config.eval.seed,
+                max_steps=config.eval.video_steps, every=2, run_dir=run_dir)[0])
+            logger.log_file("eval/video", summary["video"], learner.version)
     except NonFiniteError as error:
         # The newest checkpoint is the last one written before the non-finite streak ended
         # the run; nothing is written over it.
