@@ -340,15 +340,19 @@ class EvalConfig:
       seed: first scenario seed.
       num_envs: envs stepped together while evaluating.
       every_updates: also evaluate every this many updates (0: only at the end).
+      video_steps: at the end of training, render this many steps of the first evaluation
+        episode to `episode-<update>-seed<seed>.gif` in the run directory and W&B (0: none;
+        needs an env with `render_mode="rgb_array"`).
     """
 
     episodes: int = 32
     seed: int = 1_000_000
     num_envs: int = 16
     every_updates: int = 0
+    video_steps: int = 0
 
     def __post_init__(self):
-        _check_non_negative_int(self, "episodes", "seed", "every_updates")
+        _check_non_negative_int(self, "episodes", "seed", "every_updates", "video_steps")
         _check_positive(self, "num_envs", integer=True)
 
 

@@ -35,17 +35,28 @@ def run(args) -> int:
         run_dir, step = run_dir_of(args)
         config, agent, params, step = restore_agent(run_dir, step)
         seed = config.eval.seed if args.seed is None else args.seed
-        out = pathlib.Path(args.out or run_dir / f"episode-{step}-seed{seed}.gif")
-        frames, summary = render_episode(config, agent, params, seed=seed,
-                                         max_steps=args.max_steps, every=args.every)
+        out, frames, summary = write_episode_gif(
+            config, agent, params, step=step, seed=seed, max_steps=args.max_steps,
+            every=args.every, out=args.out and pathlib.Path(args.out), run_dir=run_dir)
     except (FileNotFoundError, ValueError) as error:
         print(f"jaximpala render: error: {error}", file=sys.stderr)
         return 2
+    print(f"{out}: {frames} frames, {summary}")
+    return 0
+
+
+def write_episode_gif(config, agent, params, *, step: int, seed: int, max_steps: int,
+                      every: int, run_dir: pathlib.Path, out: pathlib.Path | None = None
+                      ) -> tuple[pathlib.Path, int, str]:
+    """Renders a greedy episode to `out` (default `run_dir/episode-<step>-seed<seed>.gif`);
+    returns the path, the frame count and the outcome line."""
     from jaximpala.envs.driving.render import write_gif
 
-    write_gif(str(out), frames, fps=max(1, round(10 / args.every)))
-    print(f"{out}: {len(frames)} frames, {summary}")
-    return 0
+    out = out or pathlib.Path(run_dir) / f"episode-{step}-seed{seed}.gif"
+    frames, summary = render_episode(config, agent, params, seed=seed, max_steps=max_steps,
+                                     every=every)
+    write_gif(str(out), frames, fps=max(1, round(10 / every)))
+    return out, len(frames), summary
 
 
 def render_episode(config, agent, params, *, seed: int, max_steps: int, every: int

@@ -260,13 +260,23 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
                     config.env, algo, config.runtime, total_env_steps=config.total_env_steps,
                     seed=config.seed, network=config.network, learner=learner,
                     on_update=on_update, stop=stop)
+        train_seconds = time.perf_counter() - tick
         save(learner, result.collector_state)
+        summary.update(frames_per_second=round(
+            (learner.version - start_update) * frames_per_update(algo) / train_seconds, 1))
         summary.update(updates=learner.version,
                        env_steps=learner.version * frames_per_update(algo),
                        stopped=result.stopped)
         if config.eval.episodes and not result.stopped:
             summary["eval"] = _evaluate(config, agent, learner.params)
             logger.log({"update": learner.version, **_prefixed("eval/", summary["eval"])})
+        if config.eval.video_steps and not result.stopped:
+            from jaximpala.render_run import write_episode_gif
+
+            summary["video"] = str(write_episode_gif(
+                config, agent, learner.params, step=learner.version, seed=config.eval.seed,
+                max_steps=config.eval.video_steps, every=2, run_dir=run_dir)[0])
+            logger.log_file("eval/video", summary["video"], learner.version)
     except NonFiniteError as error:
         # The newest checkpoint is the last one written before the non-finite streak ended
         # the run; nothing is written over it.
@@ -275,10 +285,10 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
     finally:
         logger.close()
         checkpointer.close()
-    seconds = time.perf_counter() - tick
-    summary.update(wall_seconds=round(seconds, 2), frames_per_second=round(
-        (summary["updates"] - start_update) * frames_per_update(algo) / seconds, 1),
-        train_return=display.recent_return(), train_success_rate=display.recent_success())
+    # frames_per_second covers the training loop (compilation included), not evaluation.
+    summary.update(wall_seconds=round(time.perf_counter() - tick, 2),
+                   train_return=display.recent_return(),
+                   train_success_rate=display.recent_success())
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 

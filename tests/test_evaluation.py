@@ -78,8 +78,10 @@ def driving_run(tmp_path_factory):
         f"run_dir={run_dir}", "env.id=jaximpala/Driving-easy-v0", "env.kwargs.camera=false",
         "env.kwargs.max_episode_steps=40",
         "env.num_envs=4", "algo.batch_size=4", "total_env_steps=128", "eval.episodes=0",
-        "logging.progress=false"])
-    train(config)
+        "eval.video_steps=4", "eval.seed=9", "logging.progress=false"])
+    summary = train(config)
+    assert summary["video"] == str(run_dir / "episode-2-seed9.gif")
+    assert (run_dir / "episode-2-seed9.gif").read_bytes().startswith(b"GIF89a")
     return run_dir
 
 

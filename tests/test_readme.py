@@ -24,6 +24,7 @@ def test_readme_test_command_is_the_ci_command():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_the_tour_runs_as_written(tmp_path):
     """The README's tour, verbatim, in bash from the repository root (several minutes)."""
     tour = re.search(r"## A 5-minute tour.*?```bash\n(.*?)```", README.read_text(), re.S)
