@@ -80,12 +80,14 @@ class Supervisor:
 
     Args:
       spec_for: `(actor_id, incarnation) -> ActorSpec`.
+      target: the process entry point, called with the spec.
     """
 
     def __init__(self, spec_for: Callable[[int, int], ActorSpec], num_actors: int, *,
                  timeout_s: float, start_timeout_s: float, backoff_s: float, max_backoff_s: float,
-                 max_failed_starts: int):
+                 max_failed_starts: int, target: Callable[[ActorSpec], None] = run_actor):
         self._spec_for = spec_for
+        self._target = target
         self._slots = [_Slot(i) for i in range(num_actors)]
         self._timeout_s, self._start_timeout_s = timeout_s, start_timeout_s
         self._backoff_s, self._max_backoff_s = backoff_s, max_backoff_s
@@ -151,7 +153,7 @@ class Supervisor:
             self.restarts += 1
         slot.incarnation += 1
         spec = self._spec_for(slot.actor_id, slot.incarnation)
-        process = self._context.Process(target=run_actor, args=(spec,), daemon=True,
+        process = self._context.Process(target=self._target, args=(spec,), daemon=True,
                                         name=f"jaximpala-actor-{slot.actor_id}")
         process.start()
         slot.process = process

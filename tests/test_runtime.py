@@ -229,13 +229,18 @@ def test_a_stalled_learner_blocks_actors_with_bounded_memory_then_they_resume(ru
         start = time.monotonic()
         _wait_for(lambda: _idle_actors(pids), 90, "the actors to block")
         blocked_after = time.monotonic() - start
+        rss_blocked = {pid: psutil.Process(pid).memory_info().rss for pid in pids}
         assert _idle_actors(pids, window_s=3.0)
         rss_after = {pid: psutil.Process(pid).memory_info().rss for pid in pids}
     finally:
         os.kill(run.process.pid, signal.SIGCONT)
-    print(f"actors blocked {blocked_after:.1f} s after the learner stopped")
+    print(f"actors blocked {blocked_after:.1f} s after the learner stopped; RSS growth "
+          f"{[(rss_blocked[p] - rss_before[p]) >> 20 for p in pids]} MiB")
     for pid in pids:
-        assert rss_after[pid] - rss_before[pid] < 32 * 2**20
+        # A young actor may still be warming up (compiled code, allocator arenas) when the
+        # learner stops; once blocked, it holds its memory flat.
+        assert rss_blocked[pid] - rss_before[pid] < 64 * 2**20
+        assert rss_after[pid] - rss_blocked[pid] < 2**20
     before = run.last()["update"]
     run.wait_updates(before + 3, timeout=60)
     assert run.actor_pids() == pids  # the learner's own pause cost no actor its life

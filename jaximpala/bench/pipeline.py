@@ -22,7 +22,6 @@ import os
 import pickle
 import shutil
 import socket
-import statistics
 import subprocess
 import tempfile
 import time
@@ -188,18 +187,21 @@ def measure_redis(path: str, payload_bytes: int, count: int, server: str | None
         process.wait()
 
 
-def measure_memcpy(nbytes: int, rounds: int = 20) -> float:
-    """Bytes/s of one-thread memcpy of a message-sized buffer (median of `rounds`)."""
+def measure_memcpy(nbytes: int, count: int) -> float:
+    """Bytes/s of one thread copying a message-sized buffer `count` times.
+
+    The same bytes as the transport measurement, timed over the whole run rather than as a
+    best case, so both see the same share of a loaded machine.
+    """
     import numpy as np
 
     source = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
     target = np.empty_like(source)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
+    np.copyto(target, source)  # first touch of the target's pages
+    start = time.perf_counter()
+    for _ in range(count):
         np.copyto(target, source)
-        times.append(time.perf_counter() - start)
-    return nbytes / statistics.median(times)
+    return count * nbytes / (time.perf_counter() - start)
 
 
 def bench_transport(args) -> dict:
@@ -214,7 +216,7 @@ def bench_transport(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "trajectory.npz")
         np.savez(path, **arrays)
-        memcpy = measure_memcpy(spec.payload_bytes)
+        memcpy = measure_memcpy(spec.payload_bytes, args.messages)
         zmq_rate = measure_zmq(path, spec, args.messages)
         redis_rate, note = measure_redis(path, spec.payload_bytes, args.messages,
                                          args.redis_server)
@@ -316,10 +318,14 @@ def measure_actors(args) -> float:
 
 
 def bench_actors(args) -> dict:
-    raw = measure_raw_simulator(args)
+    # The raw figure is taken before and after the actors run and averaged, so a change of
+    # background load during the run biases neither side.
+    before = measure_raw_simulator(args)
     arriving = measure_actors(args)
-    return {"raw_simulator_frames_per_s": raw, "arriving_frames_per_s": arriving,
-            "actor_efficiency": arriving / raw}
+    after = measure_raw_simulator(args)
+    raw = (before + after) / 2
+    return {"raw_simulator_frames_per_s": raw, "raw_before_after": [before, after],
+            "arriving_frames_per_s": arriving, "actor_efficiency": arriving / raw}
 
 
 # --- 3. end to end ----------------------------------------------------------------------
