@@ -118,13 +118,7 @@ class _Actor:
         from jaximpala.agent import make_agent
         from jaximpala.inline import make_vector_env
         from jaximpala.rollout import Collector
-        from jaximpala.transport.sockets import (
-            TRAJECTORY_HWM,
-            TRAJECTORY_SOCKET_BUFFER,
-            Curve,
-            ParamsClient,
-            make_socket,
-        )
+        from jaximpala.transport.sockets import Curve, ParamsClient, make_socket
 
         self.spec = spec
         key, env_seed = actor_seeds(spec.seed, spec.actor_id, spec.incarnation)
@@ -139,11 +133,8 @@ class _Actor:
         self.context = zmq.Context()
         self.params = ParamsClient(self.context, spec.params_pub_endpoint,
                                    spec.params_rep_endpoint, template, curve=curve)
-        self.trajectories = make_socket(self.context, zmq.PUSH, curve=curve,
-                                        hwm=TRAJECTORY_HWM,
-                                        kernel_buffer=TRAJECTORY_SOCKET_BUFFER)
-        for endpoint in spec.trajectory_endpoints:
-            self.trajectories.connect(endpoint)
+        self.curve = curve
+        self.trajectories = None  # connected once the first unroll gives the message size
         self.reports = make_socket(self.context, zmq.PUSH, curve=curve, hwm=16)
         self.reports.connect(spec.report_endpoint)
 
@@ -155,10 +146,26 @@ class _Actor:
             self._loop()
         finally:
             self.params.close()
-            self.trajectories.close(linger=0)
+            if self.trajectories is not None:
+                self.trajectories.close(linger=0)
             self.reports.close(linger=0)
             self.context.term()
             self.env.close()
+
+    def _connect_trajectories(self, message_bytes: int):
+        import zmq
+
+        from jaximpala.transport.sockets import (
+            TRAJECTORY_HWM,
+            make_socket,
+            trajectory_socket_buffer,
+        )
+
+        self.trajectories = make_socket(self.context, zmq.PUSH, curve=self.curve,
+                                        hwm=TRAJECTORY_HWM,
+                                        kernel_buffer=trajectory_socket_buffer(message_bytes))
+        for endpoint in self.spec.trajectory_endpoints:
+            self.trajectories.connect(endpoint)
 
     def _report(self, sequence: int, version: int, stats=None, seconds: float = 0.0):
         """Sends a report of an unroll's `stats`, or a heartbeat (no work) without them."""
@@ -197,7 +204,9 @@ class _Actor:
                 version, params = latest[0], jax.device_put(latest[1])
             tick = time.perf_counter()
             trajectory, stats = self.collector.collect(params, version)
-            codec = codec or TrajectoryCodec(trajectory)
+            if codec is None:
+                codec = TrajectoryCodec(trajectory)
+                self._connect_trajectories(codec.spec.payload_bytes)
             meta = {"actor_id": self.spec.actor_id, "incarnation": self.spec.incarnation,
                     "sequence": sequence, "policy_version": version}
             # While the learner applies backpressure, heartbeats say this actor is alive.

@@ -36,12 +36,12 @@ from jaximpala.rollout import Collector
 from jaximpala.transport.reports import ActorReport
 from jaximpala.transport.sockets import (
     TRAJECTORY_HWM,
-    TRAJECTORY_SOCKET_BUFFER,
     Curve,
     ParamsServer,
     bind,
     make_socket,
     start_authenticator,
+    trajectory_socket_buffer,
 )
 from jaximpala.transport.trajectories import TrajectoryCodec
 
@@ -214,7 +214,8 @@ class LearnerSockets:
         self.auth = start_authenticator(self.context, curve)
         self.trajectories = make_socket(self.context, zmq.PULL, curve=curve,
                                         hwm=TRAJECTORY_HWM,
-                                        kernel_buffer=TRAJECTORY_SOCKET_BUFFER,
+                                        kernel_buffer=trajectory_socket_buffer(
+                                            codec.spec.payload_bytes),
                                         max_message_bytes=codec.spec.max_message_bytes)
         self.reports = make_socket(self.context, zmq.PULL, curve=curve, hwm=16,
                                    max_message_bytes=1024 * 1024)

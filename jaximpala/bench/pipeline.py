@@ -88,13 +88,14 @@ def _zmq_sender(path: str, endpoint: str, count: int) -> None:
     import zmq
 
     from jaximpala.transport.codec import encode
-    from jaximpala.transport.sockets import TRAJECTORY_HWM, TRAJECTORY_SOCKET_BUFFER, make_socket
+    from jaximpala.transport.sockets import TRAJECTORY_HWM, make_socket, trajectory_socket_buffer
 
     arrays = _load(path)
     meta = {"actor_id": 0, "incarnation": 0, "sequence": 0, "policy_version": 0}
     context = zmq.Context()
+    nbytes = sum(a.nbytes for a in arrays.values())
     push = make_socket(context, zmq.PUSH, hwm=TRAJECTORY_HWM,
-                       kernel_buffer=TRAJECTORY_SOCKET_BUFFER, timeout_ms=60_000)
+                       kernel_buffer=trajectory_socket_buffer(nbytes), timeout_ms=60_000)
     push.connect(endpoint)
     for sequence in range(count):
         push.send_multipart(encode(arrays, {**meta, "sequence": sequence}), copy=False)
@@ -135,14 +136,14 @@ def measure_zmq(path: str, spec, count: int) -> float:
     from jaximpala.transport.codec import decode
     from jaximpala.transport.sockets import (
         TRAJECTORY_HWM,
-        TRAJECTORY_SOCKET_BUFFER,
         bind,
         make_socket,
+        trajectory_socket_buffer,
     )
 
     context = zmq.Context()
     pull = make_socket(context, zmq.PULL, hwm=TRAJECTORY_HWM, timeout_ms=60_000,
-                       kernel_buffer=TRAJECTORY_SOCKET_BUFFER,
+                       kernel_buffer=trajectory_socket_buffer(spec.payload_bytes),
                        max_message_bytes=spec.max_message_bytes)
     endpoint = bind(pull, "127.0.0.1", 0)
     sender = _spawn(_zmq_sender, path, endpoint, count)

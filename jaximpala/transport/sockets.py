@@ -44,8 +44,16 @@ KEEPALIVE_IDLE_S = 10
 KEEPALIVE_INTERVAL_S = 5
 TRAJECTORY_HWM = 2  # messages per peer queued on each side of a trajectory pipe
 # Kernel buffers of a trajectory connection: without a bound, loopback TCP autotunes to
-# several MB per side, which hides backpressure from a producer for many unrolls.
+# several MB per side, which holds hundreds of small trajectories in flight (stale data, a
+# large policy lag) and hides backpressure from the producer.
 TRAJECTORY_SOCKET_BUFFER = 512 * 1024
+MIN_SOCKET_BUFFER = 4096
+
+
+def trajectory_socket_buffer(message_bytes: int) -> int:
+    """Kernel buffer for a trajectory socket: about one message, within [4 KiB, 512 KiB],
+    so what is in flight is bounded in messages (hence policy lag), not only in bytes."""
+    return int(min(TRAJECTORY_SOCKET_BUFFER, max(MIN_SOCKET_BUFFER, message_bytes)))
 REPORT_HWM = 16
 MAX_REQUEST_BYTES = 64
 
