@@ -21,11 +21,9 @@ import textwrap
 
 TARGETS = {"camera": 10_000.0, "no_camera": 50_000.0}  # steps/s per core at N=64
 
-_HIGHWAY = """
-import json, time, gymnasium as gym, highway_env  # noqa
-env = gym.make("highway-fast-v0", config={"observation": {"type": "LidarObservation"}})
+# Steps `env` with random actions for SECONDS of CPU time; each peer script defines `env`.
+_RANDOM_STEPS = """
 env.reset(seed=0)
-env.action_space.seed(0)
 steps, start = 0, time.process_time()
 while time.process_time() - start < SECONDS:
     _, _, terminated, truncated, _ = env.step(env.action_space.sample())
@@ -35,20 +33,17 @@ while time.process_time() - start < SECONDS:
 print(json.dumps({"steps_per_s": steps / (time.process_time() - start), "steps": steps}))
 """
 
+_HIGHWAY = """
+import json, time, gymnasium as gym, highway_env  # noqa
+env = gym.make("highway-fast-v0", config={"observation": {"type": "LidarObservation"}})
+env.action_space.seed(0)
+""" + _RANDOM_STEPS
+
 _METADRIVE = """
 import json, time
 from metadrive.envs import MetaDriveEnv
 env = MetaDriveEnv({"use_render": False, "log_level": 50})
-env.reset(seed=0)
-steps, start = 0, time.process_time()
-while time.process_time() - start < SECONDS:
-    _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-    steps += 1
-    if terminated or truncated:
-        env.reset()
-env.close()
-print(json.dumps({"steps_per_s": steps / (time.process_time() - start), "steps": steps}))
-"""
+""" + _RANDOM_STEPS
 
 PEERS = {
     "highway-fast-v0 (LidarObservation)": (_HIGHWAY, "pip install highway-env pygame"),
