@@ -53,12 +53,13 @@ class EpisodeTracker:
             if key.startswith("_") or key in _RUNNING_TOTALS or value.shape != (
                     self.num_envs,):
                 continue
+            # One masked ufunc per entry: this runs for every info key at every env step.
             if value.dtype == bool:
                 total = self.sums.setdefault(key, np.zeros(self.num_envs, bool))
-                total |= value & valid
+                np.logical_or(total, value, out=total, where=valid)
             elif np.issubdtype(value.dtype, np.number):
                 total = self.sums.setdefault(key, np.zeros(self.num_envs, np.float64))
-                total += np.where(valid, value, 0)
+                np.add(total, value, out=total, where=valid)
         finished = []
         for i in np.flatnonzero(ended):
             stats = {"episode_return": float(self.returns[i]),
@@ -106,6 +107,17 @@ class CollectStats:
     episodes: list[dict]
 
 
+def _split_and_act(agent: Agent):
+    """`agent.act` with the key split inside: one dispatch per step instead of two (the
+    split alone costs a tenth of a small network's step on a CPU actor)."""
+
+    def split_and_act(params, obs, key, core_state, episode_start):
+        key, act_key = jax.random.split(key)
+        return (key, *agent.act(params, obs, act_key, core_state, episode_start))
+
+    return split_and_act
+
+
 class Collector:
     """Steps `env` with `agent.act` and returns `Trajectory` unrolls of `unroll_length` steps.
 
@@ -125,7 +137,7 @@ class Collector:
         self.unroll_length = unroll_length
         self.gamma = gamma
         self._key = key
-        self._act = jax.jit(agent.act)
+        self._act = jax.jit(_split_and_act(agent))
         num_envs = env.num_envs
         self._obs, _ = env.reset(seed=seed)
         self._core_state = agent.initial_state(num_envs)
@@ -179,10 +191,9 @@ class Collector:
         env_seconds = inference_seconds = 0.0
         finished = []
         for _ in range(steps):
-            self._key, act_key = jax.random.split(self._key)
             tick = time.perf_counter()
-            action, output, self._core_state = self._act(
-                params, self._obs, act_key, self._core_state, self._episode_start)
+            self._key, action, output, self._core_state = self._act(
+                params, self._obs, self._key, self._core_state, self._episode_start)
             action, output = jax.device_get((action, output))
             tock = time.perf_counter()
             obs, reward, terminated, truncated, info = self.env.step(action)

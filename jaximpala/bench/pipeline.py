@@ -11,6 +11,10 @@
    frames/s of A processes of the same vector env. Target: >= 0.8.
 3. train: end-to-end frames/s of `train_distributed` with A actors, and where the time
    goes (the learner shares the same cores as the actors).
+
+The env and network are `--env`'s defaults (the full observation: camera + LiDAR + state,
+CNN encoder), or those of a run config with `--config` (e.g. `configs/driving_impala.yaml`,
+the default job: camera off, MLP encoder), so the figures are those of the run you launch.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parts", nargs="+", default=["transport", "actors", "train"],
                         choices=["transport", "actors", "train"])
     parser.add_argument("--env", default="jaximpala/Driving-v0", help="gymnasium env id")
+    parser.add_argument("--config", default=None,
+                        help="a run config YAML whose env (id, kwargs) and network to use "
+                             "instead of --env's defaults")
     parser.add_argument("--num-envs", type=int, default=16, help="N, envs per actor")
     parser.add_argument("--unroll-length", type=int, default=32, help="T")
     parser.add_argument("--actors", type=int, default=2, help="A, actor processes")
@@ -49,20 +56,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # --- shared -----------------------------------------------------------------------------
 
+def _env_and_network(args):
+    """`(EnvConfig, NetworkConfig | None)` of the benchmarked run, with N = `--num-envs`."""
+    from jaximpala.config import EnvConfig, load_config
+
+    if args.config is None:
+        return EnvConfig(id=args.env, num_envs=args.num_envs), None
+    config = load_config(args.config)
+    return EnvConfig(id=config.env.id, num_envs=args.num_envs,
+                     kwargs=config.env.kwargs), config.network
+
+
+def _make_agent(env, network):
+    from jaximpala.agent import make_agent
+    from jaximpala.inline import make_vector_env
+
+    probe = make_vector_env(env.id, 1, env.kwargs)
+    try:
+        return make_agent(probe.single_observation_space, probe.single_action_space, network)
+    finally:
+        probe.close()
+
+
 def _example_arrays(args) -> dict:
-    """The flat `name -> array` message of one real unroll of `args.env`."""
+    """The flat `name -> array` message of one real unroll of the benchmarked env."""
     import jax
 
-    import jaximpala.envs  # noqa: F401
-    from jaximpala.agent import make_agent
-    from jaximpala.config import AlgoConfig, EnvConfig
-    from jaximpala.inline import make_vector_env
+    from jaximpala.config import AlgoConfig
     from jaximpala.runtime import example_trajectory
 
-    env = EnvConfig(id=args.env, num_envs=args.num_envs)
-    probe = make_vector_env(env.id, 1)
-    agent = make_agent(probe.single_observation_space, probe.single_action_space)
-    probe.close()
+    env, network = _env_and_network(args)
+    agent = _make_agent(env, network)
     trajectory = example_trajectory(env, AlgoConfig(unroll_length=args.unroll_length),
                                     agent, agent.init(jax.random.key(0)), seed=0)
     leaves = jax.tree_util.tree_flatten_with_path(trajectory)[0]
@@ -231,7 +255,7 @@ def bench_transport(args) -> dict:
 
 # --- 2. actor overhead ------------------------------------------------------------------
 
-def _random_steps(env_id: str, num_envs: int, seconds: float, results) -> None:
+def _random_steps(env, seconds: float, results) -> None:
     """Frames/s of one single-threaded process stepping the vector env at random."""
     from jaximpala.actor import _SINGLE_THREAD_ENV
 
@@ -239,7 +263,8 @@ def _random_steps(env_id: str, num_envs: int, seconds: float, results) -> None:
     import jaximpala.envs  # noqa: F401
     from jaximpala.inline import make_vector_env
 
-    env = make_vector_env(env_id, num_envs)
+    num_envs = env.num_envs
+    env = make_vector_env(env.id, env.num_envs, env.kwargs)
     env.reset(seed=0)
     env.action_space.seed(0)
     actions = [env.action_space.sample() for _ in range(32)]
@@ -256,7 +281,7 @@ def measure_raw_simulator(args) -> float:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     processes = [context.Process(target=_random_steps,
-                                 args=(args.env, args.num_envs, args.seconds, results))
+                                 args=(_env_and_network(args)[0], args.seconds, results))
                  for _ in range(args.actors)]
     for process in processes:
         process.start()
@@ -271,10 +296,7 @@ def measure_actors(args) -> float:
     import jax
     import zmq
 
-    import jaximpala.envs  # noqa: F401
-    from jaximpala.agent import make_agent
-    from jaximpala.config import AlgoConfig, EnvConfig, RuntimeConfig
-    from jaximpala.inline import make_vector_env
+    from jaximpala.config import AlgoConfig, RuntimeConfig
     from jaximpala.runtime import (
         LearnerSockets,
         actor_specs,
@@ -283,17 +305,14 @@ def measure_actors(args) -> float:
     )
     from jaximpala.transport.trajectories import TrajectoryCodec
 
-    env, algo = EnvConfig(id=args.env, num_envs=args.num_envs), AlgoConfig(
-        unroll_length=args.unroll_length)
-    probe = make_vector_env(env.id, 1)
-    agent = make_agent(probe.single_observation_space, probe.single_action_space)
-    probe.close()
+    (env, network), algo = _env_and_network(args), AlgoConfig(unroll_length=args.unroll_length)
+    agent = _make_agent(env, network)
     params = agent.init(jax.random.key(0))
     codec = TrajectoryCodec(example_trajectory(env, algo, agent, params, seed=0))
     runtime = RuntimeConfig(mode="distributed", num_actors=args.actors)
     sockets = LearnerSockets(runtime, codec)
     sockets.params.publish(0, params)
-    supervisor = make_supervisor(actor_specs(env, algo, None, 0, sockets, runtime), runtime)
+    supervisor = make_supervisor(actor_specs(env, algo, network, 0, sockets, runtime), runtime)
     supervisor.start()
     try:
         frames_per_message = args.unroll_length * args.num_envs
@@ -332,16 +351,16 @@ def bench_actors(args) -> dict:
 # --- 3. end to end ----------------------------------------------------------------------
 
 def bench_train(args) -> dict:
-    from jaximpala.config import AlgoConfig, EnvConfig, RuntimeConfig
+    from jaximpala.config import AlgoConfig, RuntimeConfig
     from jaximpala.runtime import train_distributed
 
+    env, network = _env_and_network(args)
     algo = AlgoConfig(unroll_length=args.unroll_length, batch_size=args.batch_size)
     ends = []
     result = train_distributed(
-        EnvConfig(id=args.env, num_envs=args.num_envs), algo,
-        RuntimeConfig(mode="distributed", num_actors=args.actors),
+        env, algo, RuntimeConfig(mode="distributed", num_actors=args.actors),
         total_env_steps=args.updates * args.unroll_length * args.batch_size, seed=0,
-        on_update=lambda m: ends.append(time.perf_counter()))
+        network=network, on_update=lambda m: ends.append(time.perf_counter()))
     steady = result.updates[1:]  # the first update includes compiling it
     seconds = ends[-1] - ends[0]
 

@@ -1,0 +1,30 @@
+"""The pipeline benchmark measures the run a config describes (its env kwargs and network)."""
+
+import argparse
+
+from jaximpala.bench.pipeline import _env_and_network, _example_arrays
+
+
+def _args(**overrides):
+    args = dict(env="jaximpala/Driving-v0", config=None, num_envs=2, unroll_length=4)
+    return argparse.Namespace(**{**args, **overrides})
+
+
+def test_without_a_config_the_env_defaults_and_default_network_are_measured():
+    env, network = _env_and_network(_args())
+    assert (env.id, env.num_envs, env.kwargs, network) == ("jaximpala/Driving-v0", 2, {}, None)
+
+
+def test_a_config_brings_its_env_kwargs_and_network_but_not_its_num_envs():
+    env, network = _env_and_network(_args(config="configs/driving_impala.yaml"))
+    assert env.id == "jaximpala/Driving-easy-v0" and env.num_envs == 2
+    assert env.kwargs["camera"] is False
+    assert tuple(network.torso_sizes) == (128,)
+
+
+def test_messages_have_the_configs_observation_keys():
+    names = _example_arrays(_args(config="configs/driving_impala.yaml"))
+    assert not any("camera" in name for name in names)
+    assert any("lidar" in name for name in names)
+    default = _example_arrays(_args())
+    assert any("camera" in name for name in default)
