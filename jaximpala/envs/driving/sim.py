@@ -195,6 +195,13 @@ class DrivingSim:
         return self._memoised("traffic_heading", lambda: self.traffic.heading(
             self.road["num_lanes"], self.road["lane_width"]))
 
+    def _traffic_cos_sin(self) -> tuple[np.ndarray, np.ndarray]:
+        """cos and sin [N, M] of the traffic headings (lidar and collisions both need them)."""
+        def compute():
+            heading = self._traffic_heading()
+            return np.cos(heading), np.sin(heading)
+        return self._memoised("traffic_cos_sin", compute)
+
     def _compute_crosswalk_status(self):
         distance = np.empty(self.num_envs)
         next_occupied = np.empty(self.num_envs, bool)
@@ -362,37 +369,19 @@ class DrivingSim:
     def _lidar(self) -> np.ndarray:
         """[N, R] float32 lidar readings of the current state."""
         ego, t, p = self.ego, self.traffic, self.peds
-        n, m = t.s.shape
-        # Candidate boxes [N, K]: the nearest vehicles, then the nearest pedestrians.
-        groups = []
-        if m > 0:
-            pick = lidar_mod.nearest(t.s - ego.s[:, None], t.d - ego.d[:, None], t.active,
-                                     min(lidar_mod.NEAREST_VEHICLES, m))
-            flat = pick + self._row_offsets(m)  # flat ids into the [N, M] arrays
-            groups.append([x.ravel().take(flat) for x in (
-                t.s, t.d, self._traffic_heading(), 0.5 * t.length, 0.5 * t.width, t.active)])
-        if p.s.shape[1] > 0:
-            pick = lidar_mod.nearest(p.s - ego.s[:, None], p.d - ego.d[:, None],
-                                     np.ones(p.s.shape, bool),
-                                     min(lidar_mod.NEAREST_PEDESTRIANS, p.s.shape[1]))
-            flat = pick + self._row_offsets(p.s.shape[1])
-            half = np.full(pick.shape, 0.5 * pedestrians.SIZE)
-            groups.append([p.s.ravel().take(flat), p.d.ravel().take(flat),
-                           np.zeros(pick.shape), half, half, np.ones(pick.shape, bool)])
-        keys = ("s", "d", "heading", "half_length", "half_width", "valid")
-        merged = {key: np.concatenate([g[i] for g in groups], axis=1) if groups
-                  else np.zeros((n, 0), bool if key == "valid" else float)
-                  for i, key in enumerate(keys)}
+        cos_heading, sin_heading = self._traffic_cos_sin()
+        vehicles = np.stack([t.s, t.d, cos_heading, sin_heading, 0.5 * t.length, 0.5 * t.width])
         r = self.config.num_lidar_rays
         noise_std = self.road["sensor_noise"] * self.config.lidar_max_range
         if noise_std.any():
             sensor_noise = noise.normal(self.road["noise_key"], self.steps, _STREAM_LIDAR, r)
             sensor_noise *= noise_std[:, None]
         else:  # noiseless sensors (e.g. the easy preset) skip the draw
-            sensor_noise = np.zeros((n, r))
-        return lidar_mod.scan(ego.s, ego.d, ego.heading, self.half_width, merged,
-                              self.road["sensor_range"], sensor_noise,
-                              self.config.lidar_max_range)
+            sensor_noise = np.zeros((self.num_envs, r))
+        return lidar_mod.scan_nearest(ego.s, ego.d, ego.heading, self.half_width, vehicles,
+                                      t.active, p.s, p.d, 0.5 * pedestrians.SIZE,
+                                      self.road["sensor_range"], sensor_noise,
+                                      self.config.lidar_max_range)
 
     def _row_offsets(self, width: int) -> np.ndarray:
         """[N, 1] flat offset of each row of an [N, width] array."""
