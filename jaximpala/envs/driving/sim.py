@@ -20,7 +20,14 @@ import numpy as np
 
 from jaximpala.envs.driving import camera as camera_mod
 from jaximpala.envs.driving import lidar as lidar_mod
-from jaximpala.envs.driving import noise, pedestrians, reward, scenario, spaces, traffic
+from jaximpala.envs.driving import (
+    noise,
+    pedestrians,
+    reward,
+    scenario,
+    state_features,
+    traffic,
+)
 from jaximpala.envs.driving.collision import ego_hits
 from jaximpala.envs.driving.config import DrivingConfig, num_pedestrians, num_traffic
 from jaximpala.envs.driving.dynamics import EgoParams, EgoState, Kinematics, step_ego
@@ -29,8 +36,6 @@ from jaximpala.envs.driving.lanes import lane_center, lane_of, road_half_width
 # Noise stream ids: one per use, so uses within a step draw independent numbers (pedestrians
 # and traffic own streams 20-39).
 _STREAM_ROUGHNESS, _STREAM_LIDAR = 1, 4
-CURVATURE_LOOKAHEAD = 30.0
-_EYE3 = np.eye(3)  # one-hot rows
 _SCENARIO_ARRAYS = (
     "noise_key", "curvature", "slope", "solid", "num_lanes", "lane_width", "speed_limit",
     "condition", "friction", "roughness", "sensor_range", "sensor_noise", "goal_s",
@@ -389,35 +394,13 @@ class DrivingSim:
 
     def _state_vector(self) -> np.ndarray:
         """[N, len(STATE_FIELDS)] float32 state features, in STATE_FIELDS order."""
-        n, ego, road = self.num_envs, self.ego, self.road
-        lanes, width = road["num_lanes"], road["lane_width"]
-        lane = lane_of(ego.d, lanes, width)
+        ego, road, kin = self.ego, self.road, self.kinematics
         crosswalk_distance, crosswalk_occupied, _ = self._crosswalk_status()
-        one_hot = lambda index: _EYE3[index]
-        columns = [
-            ego.speed[:, None] / 30.0,
-            ego.heading[:, None],
-            ((ego.d - lane_center(lane, lanes, width)) / width)[:, None],
-            (ego.d / self.half_width)[:, None],
-            self.kinematics.yaw_rate[:, None],
-            self.prev_controls,
-            one_hot(ego.gear),
-            one_hot(self.signal),
-            ((road["goal_s"] - ego.s) / self.config.route_length)[:, None],
-            road["speed_limit"][:, None] / 30.0,
-            one_hot(road["condition"]),
-            50.0 * self._grid("curvature", ego.s)[:, None],
-            50.0 * self._grid("curvature", ego.s + CURVATURE_LOOKAHEAD)[:, None],
-            (lane / np.maximum(lanes - 1, 1))[:, None],
-            lanes[:, None] / 4.0,
-            width[:, None] / 4.0,
-            np.minimum(crosswalk_distance / 100.0, 1.0)[:, None],
-            crosswalk_occupied[:, None],
-            ego.steer[:, None] / self.ego_params.max_steer,
-            self.kinematics.accel[:, None] / 10.0,
-            self._solid_here()[:, None],
-        ]
-        state = np.concatenate(columns, axis=1, dtype=np.float32)
-        assert state.shape == (n, spaces.state_size())
-        np.maximum(state, -spaces.STATE_BOUND, out=state)  # = np.clip, without its overhead
-        return np.minimum(state, spaces.STATE_BOUND, out=state)
+        return state_features.features(
+            np.stack([ego.s, ego.d, ego.heading, ego.speed, ego.steer]), ego.gear, self.signal,
+            kin.yaw_rate, kin.accel, self.prev_controls, self.half_width,
+            np.stack([road["lane_width"], road["speed_limit"], road["goal_s"]]),
+            road["num_lanes"], road["condition"], road["curvature"], crosswalk_distance,
+            crosswalk_occupied, self._solid_here(), self.config.route_length,
+            self.ego_params.max_steer,
+        )
