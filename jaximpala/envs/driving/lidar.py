@@ -242,17 +242,17 @@ def _edge_distances(sin_ray, ego_d, half_width, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _scan_env(i, cos_ray, sin_ray, heading, ego_s, ego_d, half_width, box_s, box_d, box_cos,
+def _scan_env(i, cos_ray, sin_ray, heading, ego_d, half_width, box_ds, box_dd, box_cos,
               box_sin, half_length, box_half_width, valid, sensor_range, noise, max_range,
               hits, cos32, sin32, out):
-    """Readings out[i] [R] of env i against its candidate boxes (box_* [K] of that env);
-    hits, cos32, sin32: [R] scratch."""
+    """Readings out[i] [R] of env i against its candidate boxes (box_* [K] of that env,
+    box_ds and box_dd their offsets from the ego); hits, cos32, sin32: [R] scratch."""
     r = cos_ray.shape[1]
     hits[:] = np.float32(MISS)
     for ray in range(r):
         cos32[ray], sin32[ray] = np.float32(cos_ray[i, ray]), np.float32(sin_ray[i, ray])
-    _env_hits(cos32, sin32, heading[i], box_s - ego_s[i], box_d - ego_d[i], box_cos, box_sin,
-              half_length, box_half_width, valid, sensor_range[i], hits)
+    _env_hits(cos32, sin32, heading[i], box_ds, box_dd, box_cos, box_sin, half_length,
+              box_half_width, valid, sensor_range[i], hits)
     left, right = half_width[i] - ego_d[i], -half_width[i] - ego_d[i]
     for ray in range(r):
         distance = min(_edge_distance(sin_ray[i, ray], left, right), np.float64(hits[ray]))
@@ -269,8 +269,9 @@ def _scan(cos_ray, sin_ray, heading, ego_s, ego_d, half_width, box_s, box_d, box
     hits = np.empty(r, np.float32)
     cos32, sin32 = np.empty(r, np.float32), np.empty(r, np.float32)
     for i in range(cos_ray.shape[0]):
-        _scan_env(i, cos_ray, sin_ray, heading, ego_s, ego_d, half_width, box_s[i], box_d[i],
-                  box_cos[i], box_sin[i], half_length[i], box_half_width[i], valid[i],
+        _scan_env(i, cos_ray, sin_ray, heading, ego_d, half_width, box_s[i] - ego_s[i],
+                  box_d[i] - ego_d[i], box_cos[i], box_sin[i], half_length[i],
+                  box_half_width[i], valid[i],
                   sensor_range, noise, max_range, hits, cos32, sin32, out)
 
 
@@ -298,11 +299,12 @@ def _ray_directions(ego_heading, num_rays):
 
 
 @numba.njit(cache=True)
-def _pick_nearest(ds, dd, valid, k, picked):
-    """The first min(k, #valid) entries of picked [>= k]: ids of the valid objects nearest
-    the origin (ds, dd, valid: [M]), nearest first, ties to the lower id; returns how many.
-    With k >= M every valid object (the order does not matter to a scan's minimum)."""
-    m = ds.size
+def _pick_nearest(s, d, valid, ego_s, ego_d, k, distance, picked):
+    """The first min(k, #valid) entries of picked: ids of the valid objects nearest the ego
+    (s, d, valid: [M] of one env), nearest first, ties to the lower id; returns how many.
+    With k >= M every valid object (the order does not matter to a scan's minimum).
+    distance, picked: [>= M] scratch."""
+    m = s.size
     count = 0
     if k >= m:
         for j in range(m):
@@ -310,9 +312,9 @@ def _pick_nearest(ds, dd, valid, k, picked):
                 picked[count] = j
                 count += 1
         return count
-    distance = np.empty(m)
     for j in range(m):
-        distance[j] = ds[j] * ds[j] + dd[j] * dd[j] if valid[j] else np.inf
+        ds, dd = s[j] - ego_s, d[j] - ego_d
+        distance[j] = ds * ds + dd * dd if valid[j] else np.inf
     for _ in range(k):
         best = -1
         for j in range(m):
@@ -336,25 +338,30 @@ def _scan_nearest(cos_ray, sin_ray, heading, ego_s, ego_d, half_width, veh, veh_
     n, r = cos_ray.shape
     m, p = veh.shape[2], ped_s.shape[1]
     k = NEAREST_VEHICLES + NEAREST_PEDESTRIANS
-    box = np.empty((6, k))  # s, d, cos, sin, half length, half width of the candidates
+    # offsets from the ego, cos and sin of the heading, half length, half width
+    box = np.empty((6, k))
     valid = np.ones(k, np.bool_)
-    picked = np.empty(max(m, p, 1), np.int64)
+    ped_valid = np.ones(p, np.bool_)
+    distance, picked = np.empty(max(m, p, 1)), np.empty(max(m, p, 1), np.int64)
     hits = np.empty(r, np.float32)
     cos32, sin32 = np.empty(r, np.float32), np.empty(r, np.float32)
     for i in range(n):
-        count = _pick_nearest(veh[0, i] - ego_s[i], veh[1, i] - ego_d[i], veh_valid[i],
-                              NEAREST_VEHICLES, picked)
+        count = _pick_nearest(veh[0, i], veh[1, i], veh_valid[i], ego_s[i], ego_d[i],
+                              NEAREST_VEHICLES, distance, picked)
         for c in range(count):
-            for f in range(6):
-                box[f, c] = veh[f, i, picked[c]]
-        people = _pick_nearest(ped_s[i] - ego_s[i], ped_d[i] - ego_d[i],
-                               np.ones(p, np.bool_), NEAREST_PEDESTRIANS, picked)
-        for c in range(people):
-            box[0, count + c], box[1, count + c] = ped_s[i, picked[c]], ped_d[i, picked[c]]
-            box[2, count + c], box[3, count + c] = 1.0, 0.0  # heading 0
-            box[4, count + c] = box[5, count + c] = ped_half
+            j = picked[c]
+            box[0, c], box[1, c] = veh[0, i, j] - ego_s[i], veh[1, i, j] - ego_d[i]
+            for f in range(2, 6):
+                box[f, c] = veh[f, i, j]
+        people = _pick_nearest(ped_s[i], ped_d[i], ped_valid, ego_s[i], ego_d[i],
+                               NEAREST_PEDESTRIANS, distance, picked)
+        for c in range(count, count + people):
+            j = picked[c - count]
+            box[0, c], box[1, c] = ped_s[i, j] - ego_s[i], ped_d[i, j] - ego_d[i]
+            box[2, c], box[3, c] = 1.0, 0.0  # heading 0
+            box[4, c] = box[5, c] = ped_half
         used = count + people
-        _scan_env(i, cos_ray, sin_ray, heading, ego_s, ego_d, half_width, box[0, :used],
+        _scan_env(i, cos_ray, sin_ray, heading, ego_d, half_width, box[0, :used],
                   box[1, :used], box[2, :used], box[3, :used], box[4, :used], box[5, :used],
                   valid[:used], sensor_range, noise, max_range, hits, cos32, sin32, out)
 
