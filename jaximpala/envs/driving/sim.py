@@ -28,7 +28,7 @@ from jaximpala.envs.driving import (
     state_features,
     traffic,
 )
-from jaximpala.envs.driving.collision import ego_hits
+from jaximpala.envs.driving.collision import ObjectBoxes, ego_hits_any
 from jaximpala.envs.driving.config import DrivingConfig, num_pedestrians, num_traffic
 from jaximpala.envs.driving.dynamics import EgoParams, EgoState, Kinematics, step_ego
 from jaximpala.envs.driving.lanes import lane_center, lane_of, road_half_width
@@ -118,6 +118,10 @@ class DrivingSim:
                         np.float64)
             for f in traffic.TRAFFIC_FIELDS
         })
+        # pedestrians' boxes for collisions, less their positions: upright squares
+        ped_half = np.full((n, p), 0.5 * pedestrians.SIZE)
+        self._pedestrian_boxes = ObjectBoxes(None, None, np.ones((n, p)), np.zeros((n, p)),
+                                             ped_half, ped_half, np.ones((n, p), bool))
         self.peds = pedestrians.Pedestrians(
             s=np.zeros((n, p)), d=np.zeros((n, p)), side=np.ones((n, p)),
             speed=np.ones((n, p)), start_rate=np.zeros((n, p)),
@@ -326,14 +330,12 @@ class DrivingSim:
     def _ego_collides(self) -> np.ndarray:
         """[N] bool: the ego's box overlaps a vehicle or a pedestrian."""
         ego, params, t, p = self.ego, self.ego_params, self.traffic, self.peds
-        cat = lambda a, b: np.concatenate([a, b], axis=1)
-        ped_half = np.full(p.s.shape, 0.5 * pedestrians.SIZE)
-        return ego_hits(
-            ego.s, ego.d, ego.heading, (0.5 * params.length, 0.5 * params.width),
-            cat(t.s, p.s), cat(t.d, p.d), cat(self._traffic_heading(), np.zeros(p.s.shape)),
-            (cat(0.5 * t.length, ped_half), cat(0.5 * t.width, ped_half)),
-            cat(t.active, np.ones(p.s.shape, bool)),
-        )
+        cos_heading, sin_heading = self._traffic_cos_sin()
+        vehicles = ObjectBoxes(t.s, t.d, cos_heading, sin_heading, 0.5 * t.length,
+                               0.5 * t.width, t.active)
+        people = self._pedestrian_boxes._replace(s=p.s, d=p.d)
+        return ego_hits_any(ego.s, ego.d, ego.heading,
+                            (0.5 * params.length, 0.5 * params.width), [vehicles, people])
 
     # ------------------------------------------------------------------------- observation
     def observe(self) -> dict[str, np.ndarray]:
