@@ -133,41 +133,46 @@ class DrivingSim:
         env_ids = np.asarray(env_ids, dtype=np.int64)
         if env_ids.size == 0:
             return
-        new = scenario.generate(self.config, episode_seeds)
-        for name in _SCENARIO_ARRAYS:
-            self.road[name][env_ids] = getattr(new, name)
-        lanes, width = new.num_lanes, new.lane_width
-        ego_d = lane_center(new.ego_lane, lanes, width)
-        self.ego.s[env_ids] = scenario.EGO_START_S
-        self.ego.d[env_ids] = ego_d
-        self.ego.heading[env_ids] = 0.0
-        self.ego.speed[env_ids] = new.ego_speed
-        self.ego.steer[env_ids] = 0.0
-        self.ego.gear[env_ids] = 2
-        for field in Kinematics.__dataclass_fields__:
-            getattr(self.kinematics, field)[env_ids] = 0.0
-        self.prev_controls[env_ids] = 0.0
-        self.signal[env_ids] = 0
-        self.steps[env_ids] = 0
-        self.episode_return[env_ids] = 0.0
-        self.started[env_ids] = True
-        self.half_width[env_ids] = road_half_width(lanes, width)
+        # One slot at a time: a reset usually starts one or two episodes, and writing each
+        # scenario straight into its slot skips stacking them (numpy's per-call overhead,
+        # not the copying, is the cost here).
+        for slot, seed in zip(env_ids.tolist(), episode_seeds, strict=True):
+            self._start_episode(slot, scenario.generate_one(self.config, seed))
         self._memo.clear()
-        t = new.traffic
+
+    def _start_episode(self, slot: int, new: dict) -> None:
+        """Write scenario `new` (`scenario.generate_one`) and a fresh episode into `slot`."""
+        for name in _SCENARIO_ARRAYS:
+            self.road[name][slot] = new[name]
+        lanes, width = new["num_lanes"], new["lane_width"]
+        ego, kin = self.ego, self.kinematics
+        ego.s[slot] = scenario.EGO_START_S
+        ego.d[slot] = lane_center(new["ego_lane"], lanes, width)
+        ego.heading[slot] = ego.steer[slot] = 0.0
+        ego.speed[slot] = new["ego_speed"]
+        ego.gear[slot] = 2
+        kin.progress[slot] = kin.accel[slot] = kin.lateral_accel[slot] = 0.0
+        kin.yaw_rate[slot] = kin.steer_rate[slot] = 0.0
+        self.prev_controls[slot] = 0.0
+        self.signal[slot] = self.steps[slot] = 0
+        self.episode_return[slot] = 0.0
+        self.started[slot] = True
+        half = road_half_width(lanes, width)
+        self.half_width[slot] = half
+        t = new["traffic"]
         for field in traffic.TRAFFIC_FIELDS:
             if field in t:
-                getattr(self.traffic, field)[env_ids] = t[field]
-        self.traffic.d[env_ids] = lane_center(t["lane"], lanes[:, None], width[:, None])
-        self.traffic.accel[env_ids] = 0.0
-        self.traffic.cooldown[env_ids] = traffic.LANE_CHANGE_COOLDOWN
-        ped = new.pedestrians
-        half = road_half_width(lanes, width)
-        self.peds.s[env_ids] = ped["s"]
-        self.peds.side[env_ids] = ped["side"]
-        self.peds.d[env_ids] = pedestrians.kerb_offset(ped["side"], half)
-        self.peds.speed[env_ids] = ped["speed"]
-        self.peds.start_rate[env_ids] = ped["start_rate"]
-        self.peds.phase[env_ids] = pedestrians.WAITING
+                getattr(self.traffic, field)[slot] = t[field]
+        self.traffic.d[slot] = lane_center(t["lane"], lanes, width)
+        self.traffic.accel[slot] = 0.0
+        self.traffic.cooldown[slot] = traffic.LANE_CHANGE_COOLDOWN
+        ped = new["pedestrians"]
+        self.peds.s[slot] = ped["s"]
+        self.peds.side[slot] = ped["side"]
+        self.peds.d[slot] = pedestrians.kerb_offset(ped["side"], np.array([half]))[0]
+        self.peds.speed[slot] = ped["speed"]
+        self.peds.start_rate[slot] = ped["start_rate"]
+        self.peds.phase[slot] = pedestrians.WAITING
 
     def _require_started(self) -> None:
         if not self.started.all():
