@@ -77,3 +77,36 @@ def test_nearest_hits_equal_the_dense_test_within_reach():
     capped = lambda x: np.minimum(x.astype(np.float64), reach[:, None])
     np.testing.assert_array_equal(capped(sparse), capped(dense))
     assert (sparse < lidar.MISS).any() and (sparse == 0.0).any()  # hits and insides happen
+
+
+def test_scan_nearest_equals_a_scan_of_the_nearest_objects():
+    # The compiled selection reads exactly what `scan` reads of the boxes `nearest` picks.
+    rng = np.random.default_rng(1)
+    n, m, p, r = 50, 20, 6, 32
+    ego_s, ego_d = rng.uniform(0, 100, n), rng.uniform(-3, 3, n)
+    heading, half_width = rng.uniform(-0.3, 0.3, n), np.full(n, 5.0)
+    t_s, t_d = ego_s[:, None] + rng.uniform(-60, 60, (n, m)), rng.uniform(-5, 5, (n, m))
+    t_heading = rng.uniform(-0.2, 0.2, (n, m))
+    t_half_length, t_half_width = rng.uniform(2, 5, (n, m)), rng.uniform(0.8, 1.2, (n, m))
+    active = rng.random((n, m)) < 0.7
+    ped_s, ped_d = ego_s[:, None] + rng.uniform(-30, 30, (n, p)), rng.uniform(-6, 6, (n, p))
+    sensor_range, noise = rng.uniform(30, 80, n), rng.normal(0, 0.1, (n, r))
+    rows = np.arange(n)[:, None]
+    cars = lidar.nearest(t_s - ego_s[:, None], t_d - ego_d[:, None], active,
+                         lidar.NEAREST_VEHICLES)
+    people = lidar.nearest(ped_s - ego_s[:, None], ped_d - ego_d[:, None], np.ones((n, p), bool),
+                           lidar.NEAREST_PEDESTRIANS)
+    cat = lambda a, b: np.concatenate([a, b], axis=1)
+    boxes = dict(s=cat(t_s[rows, cars], ped_s[rows, people]),
+                 d=cat(t_d[rows, cars], ped_d[rows, people]),
+                 heading=cat(t_heading[rows, cars], np.zeros(people.shape)),
+                 half_length=cat(t_half_length[rows, cars], np.full(people.shape, 0.3)),
+                 half_width=cat(t_half_width[rows, cars], np.full(people.shape, 0.3)),
+                 valid=cat(active[rows, cars], np.ones(people.shape, bool)))
+    expected = lidar.scan(ego_s, ego_d, heading, half_width, boxes, sensor_range, noise, 100.0)
+    vehicles = np.stack([t_s, t_d, np.cos(t_heading), np.sin(t_heading), t_half_length,
+                         t_half_width])
+    got = lidar.scan_nearest(ego_s, ego_d, heading, half_width, vehicles, active, ped_s, ped_d,
+                             0.3, sensor_range, noise, 100.0)
+    np.testing.assert_array_equal(got, expected)
+    assert (got < 0.5).any()  # some rays hit something

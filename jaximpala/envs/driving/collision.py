@@ -7,6 +7,8 @@ circle test gates the exact one; the per-env loop is compiled (numba).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 from numba.extending import register_jitable
@@ -77,11 +79,37 @@ def ego_hits(
     """
     full = lambda x: (x if np.shape(x) == obj_s.shape
                       else np.ascontiguousarray(np.broadcast_to(x, obj_s.shape), np.float64))
-    half_length, half_width, heading = full(obj_half[0]), full(obj_half[1]), full(obj_heading)
-    reach = np.hypot(*ego_half) + np.hypot(half_length, half_width)
+    heading = full(obj_heading)
+    objects = ObjectBoxes(obj_s, obj_d, np.cos(heading), np.sin(heading), full(obj_half[0]),
+                          full(obj_half[1]),
+                          valid if valid.shape == obj_s.shape
+                          else np.broadcast_to(valid, obj_s.shape))
+    return ego_hits_any(ego_s, ego_d, ego_heading, ego_half, [objects])
+
+
+class ObjectBoxes(NamedTuple):
+    """Road-aligned object boxes for `ego_hits_any`; every field [N, K] (valid bool)."""
+
+    s: np.ndarray
+    d: np.ndarray
+    cos: np.ndarray  # of the heading
+    sin: np.ndarray
+    half_length: np.ndarray
+    half_width: np.ndarray
+    valid: np.ndarray
+
+
+def ego_hits_any(ego_s, ego_d, ego_heading, ego_half: tuple[float, float],
+                 groups: list[ObjectBoxes]) -> np.ndarray:
+    """[N] bool: the ego overlaps a valid object of any group. ego_*: [N]; ego_half:
+    (half_length, half_width) scalars; each group's arrays [N, K] (K may differ). Groups
+    let callers pass vehicles and pedestrians without concatenating them."""
     hit = np.zeros(ego_s.shape, bool)
-    _ego_hits(ego_s, ego_d, np.cos(ego_heading), np.sin(ego_heading),
-              (float(ego_half[0]), float(ego_half[1])), obj_s, obj_d, np.cos(heading),
-              np.sin(heading), half_length, half_width, reach,
-              valid if valid.shape == obj_s.shape else np.broadcast_to(valid, obj_s.shape), hit)
+    ego_cos, ego_sin = np.cos(ego_heading), np.sin(ego_heading)
+    ego_half = (float(ego_half[0]), float(ego_half[1]))
+    ego_reach = np.hypot(*ego_half)
+    for g in groups:
+        reach = ego_reach + np.hypot(g.half_length, g.half_width)
+        _ego_hits(ego_s, ego_d, ego_cos, ego_sin, ego_half, g.s, g.d, g.cos, g.sin,
+                  g.half_length, g.half_width, reach, g.valid, hit)
     return hit

@@ -242,25 +242,37 @@ def _edge_distances(sin_ray, ego_d, half_width, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _scan_env(i, cos_ray, sin_ray, heading, ego_d, half_width, box_ds, box_dd, box_cos,
+              box_sin, half_length, box_half_width, valid, sensor_range, noise, max_range,
+              hits, cos32, sin32, out):
+    """Readings out[i] [R] of env i against its candidate boxes (box_* [K] of that env,
+    box_ds and box_dd their offsets from the ego); hits, cos32, sin32: [R] scratch."""
+    r = cos_ray.shape[1]
+    hits[:] = np.float32(MISS)
+    for ray in range(r):
+        cos32[ray], sin32[ray] = np.float32(cos_ray[i, ray]), np.float32(sin_ray[i, ray])
+    _env_hits(cos32, sin32, heading[i], box_ds, box_dd, box_cos, box_sin, half_length,
+              box_half_width, valid, sensor_range[i], hits)
+    left, right = half_width[i] - ego_d[i], -half_width[i] - ego_d[i]
+    for ray in range(r):
+        distance = min(_edge_distance(sin_ray[i, ray], left, right), np.float64(hits[ray]))
+        distance = min(distance, sensor_range[i])
+        distance = min(max(distance + noise[i, ray], 0.0), sensor_range[i])
+        out[i, ray] = np.float32(distance / max_range)
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _scan(cos_ray, sin_ray, heading, ego_s, ego_d, half_width, box_s, box_d, box_cos,
           box_sin, half_length, box_half_width, valid, sensor_range, noise, max_range, out):
     """Kernel of `scan`: per env, the nearest box hits, then each ray's reading."""
-    n, r = cos_ray.shape
+    r = cos_ray.shape[1]
     hits = np.empty(r, np.float32)
     cos32, sin32 = np.empty(r, np.float32), np.empty(r, np.float32)
-    for i in range(n):
-        hits[:] = np.float32(MISS)
-        for ray in range(r):
-            cos32[ray], sin32[ray] = np.float32(cos_ray[i, ray]), np.float32(sin_ray[i, ray])
-        _env_hits(cos32, sin32, heading[i], box_s[i] - ego_s[i], box_d[i] - ego_d[i],
-                  box_cos[i], box_sin[i], half_length[i], box_half_width[i], valid[i],
-                  sensor_range[i], hits)
-        left, right = half_width[i] - ego_d[i], -half_width[i] - ego_d[i]
-        for ray in range(r):
-            distance = min(_edge_distance(sin_ray[i, ray], left, right), np.float64(hits[ray]))
-            distance = min(distance, sensor_range[i])
-            distance = min(max(distance + noise[i, ray], 0.0), sensor_range[i])
-            out[i, ray] = np.float32(distance / max_range)
+    for i in range(cos_ray.shape[0]):
+        _scan_env(i, cos_ray, sin_ray, heading, ego_d, half_width, box_s[i] - ego_s[i],
+                  box_d[i] - ego_d[i], box_cos[i], box_sin[i], half_length[i],
+                  box_half_width[i], valid[i],
+                  sensor_range, noise, max_range, hits, cos32, sin32, out)
 
 
 def scan(ego_s, ego_d, ego_heading, half_width, boxes, sensor_range, noise, max_range):
@@ -271,10 +283,100 @@ def scan(ego_s, ego_d, ego_heading, half_width, boxes, sensor_range, noise, max_
     noise: [N, R] metres of sensor noise. Distances to road edges and boxes, capped at the
     sensor range, plus noise, clipped to [0, sensor range], over max_range; the ray and box
     directions' cos/sin come from numpy, the rest is one compiled loop."""
-    directions = ego_heading[:, None] + _cached_ray_angles(noise.shape[1])
+    cos_ray, sin_ray = _ray_directions(ego_heading, noise.shape[1])
     out = np.empty(noise.shape, np.float32)
-    _scan(np.cos(directions), np.sin(directions), ego_heading, ego_s, ego_d, half_width,
+    _scan(cos_ray, sin_ray, ego_heading, ego_s, ego_d, half_width,
           boxes["s"], boxes["d"], np.cos(boxes["heading"]), np.sin(boxes["heading"]),
           boxes["half_length"], boxes["half_width"], boxes["valid"], sensor_range, noise,
           float(max_range), out)
+    return out
+
+
+def _ray_directions(ego_heading, num_rays):
+    """cos and sin [N, R] of the ray directions in road coordinates."""
+    directions = ego_heading[:, None] + _cached_ray_angles(num_rays)
+    return np.cos(directions), np.sin(directions)
+
+
+@numba.njit(cache=True)
+def _pick_nearest(s, d, valid, ego_s, ego_d, k, distance, picked):
+    """The first min(k, #valid) entries of picked: ids of the valid objects nearest the ego
+    (s, d, valid: [M] of one env), nearest first, ties to the lower id; returns how many.
+    With k >= M every valid object (the order does not matter to a scan's minimum).
+    distance, picked: [>= M] scratch."""
+    m = s.size
+    count = 0
+    if k >= m:
+        for j in range(m):
+            if valid[j]:
+                picked[count] = j
+                count += 1
+        return count
+    for j in range(m):
+        ds, dd = s[j] - ego_s, d[j] - ego_d
+        distance[j] = ds * ds + dd * dd if valid[j] else np.inf
+    for _ in range(k):
+        best = -1
+        for j in range(m):
+            if distance[j] < np.inf and (best < 0 or distance[j] < distance[best]):
+                best = j
+        if best < 0:
+            break
+        picked[count] = best
+        count += 1
+        distance[best] = np.inf
+    return count
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scan_nearest(cos_ray, sin_ray, heading, ego_s, ego_d, half_width, veh, veh_valid, ped_s,
+                  ped_d, ped_half, sensor_range, noise, max_range, out):
+    """Kernel of `scan_nearest`: per env, gather the NEAREST_VEHICLES vehicles and the
+    NEAREST_PEDESTRIANS pedestrians nearest the ego into candidate boxes, then scan them.
+    veh: [6, N, M] s, d, cos and sin of the heading, half length, half width; veh_valid
+    [N, M]; ped_s, ped_d [N, P]; the rest as `_scan`."""
+    n, r = cos_ray.shape
+    m, p = veh.shape[2], ped_s.shape[1]
+    k = NEAREST_VEHICLES + NEAREST_PEDESTRIANS
+    # offsets from the ego, cos and sin of the heading, half length, half width
+    box = np.empty((6, k))
+    valid = np.ones(k, np.bool_)
+    ped_valid = np.ones(p, np.bool_)
+    distance, picked = np.empty(max(m, p, 1)), np.empty(max(m, p, 1), np.int64)
+    hits = np.empty(r, np.float32)
+    cos32, sin32 = np.empty(r, np.float32), np.empty(r, np.float32)
+    for i in range(n):
+        count = _pick_nearest(veh[0, i], veh[1, i], veh_valid[i], ego_s[i], ego_d[i],
+                              NEAREST_VEHICLES, distance, picked)
+        for c in range(count):
+            j = picked[c]
+            box[0, c], box[1, c] = veh[0, i, j] - ego_s[i], veh[1, i, j] - ego_d[i]
+            for f in range(2, 6):
+                box[f, c] = veh[f, i, j]
+        people = _pick_nearest(ped_s[i], ped_d[i], ped_valid, ego_s[i], ego_d[i],
+                               NEAREST_PEDESTRIANS, distance, picked)
+        for c in range(count, count + people):
+            j = picked[c - count]
+            box[0, c], box[1, c] = ped_s[i, j] - ego_s[i], ped_d[i, j] - ego_d[i]
+            box[2, c], box[3, c] = 1.0, 0.0  # heading 0
+            box[4, c] = box[5, c] = ped_half
+        used = count + people
+        _scan_env(i, cos_ray, sin_ray, heading, ego_d, half_width, box[0, :used],
+                  box[1, :used], box[2, :used], box[3, :used], box[4, :used], box[5, :used],
+                  valid[:used], sensor_range, noise, max_range, hits, cos32, sin32, out)
+
+
+def scan_nearest(ego_s, ego_d, ego_heading, half_width, vehicles, vehicle_valid, ped_s, ped_d,
+                 ped_half, sensor_range, noise, max_range):
+    """`scan` of the NEAREST_VEHICLES valid vehicles and NEAREST_PEDESTRIANS pedestrians
+    nearest the ego (ties to the lower column), selected inside the compiled loop.
+
+    vehicles: [6, N, M] float64 s, d, cos and sin of the heading, half length, half width;
+    vehicle_valid: [N, M] bool; ped_s, ped_d: [N, P] (square, half size ped_half);
+    the rest as `scan`. Returns [N, R] float32."""
+    cos_ray, sin_ray = _ray_directions(ego_heading, noise.shape[1])
+    out = np.empty(noise.shape, np.float32)
+    _scan_nearest(cos_ray, sin_ray, ego_heading, ego_s, ego_d, half_width, vehicles,
+                  vehicle_valid, ped_s, ped_d, float(ped_half), sensor_range, noise,
+                  float(max_range), out)
     return out

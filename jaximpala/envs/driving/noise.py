@@ -2,9 +2,9 @@
 
 Each episode draws a 64-bit `key` from its own `np.random.Generator` (seeded from the episode
 seed). Per-step noise is then a pure function of (key, step, stream, index), computed with the
-splitmix64 finaliser on whole arrays. This keeps every env's noise independent of how many envs
-share the batch (so the vector env and the single env agree bit for bit) without a per-env
-Python loop over `Generator` objects on every step.
+splitmix64 finaliser in compiled loops over all envs. This keeps every env's noise independent
+of how many envs share the batch (so the vector env and the single env agree bit for bit)
+without a per-env Python loop over `Generator` objects on every step.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ _STREAM_MIX = np.uint64(0xABC98388FB8FAC03)
 
 
 def _splitmix(x):
-    """splitmix64 finaliser of one uint64 (wrapping arithmetic); compiled below both as a
-    scalar function for kernels and as a ufunc for arrays."""
+    """splitmix64 finaliser of one uint64 (wrapping arithmetic)."""
     z = x + _GOLDEN
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
@@ -31,7 +30,6 @@ def _splitmix(x):
 
 
 _splitmix_one = numba.njit(cache=True)(_splitmix)
-_splitmix64 = numba.vectorize(["uint64(uint64)"], cache=True)(_splitmix)
 
 
 @numba.njit(cache=True)
@@ -48,17 +46,20 @@ def _stream_mix(stream: int) -> np.uint64:
     return np.uint64(stream * int(_STREAM_MIX) % 2**64)
 
 
-@functools.lru_cache(maxsize=64)
-def _counters(size: int) -> np.ndarray:
-    """[1, size] uint64 counters 0..size-1 (shared, read-only)."""
-    counters = np.arange(size, dtype=np.uint64)[None, :]
-    counters.flags.writeable = False
-    return counters
-
-
 def stream_base(key: np.ndarray, step: np.ndarray, stream: int) -> np.ndarray:
     """[N] uint64 seed of stream `stream` at this step of each env (key, step: [N])."""
     return key.astype(np.uint64) ^ (step.astype(np.uint64) * _STEP_MIX) ^ _stream_mix(stream)
+
+
+@numba.njit(cache=True)
+def _uniform_rows(key, step, stream_mix, size, out):
+    """Kernel of `uniform`: out [N, size] from key, step [N] (uint64, int64) and the
+    stream's `_stream_mix`; integer arithmetic, so exactly the array formula."""
+    for i in range(key.shape[0]):
+        base = _splitmix_one(key[i] ^ (np.uint64(step[i]) * _STEP_MIX) ^ stream_mix)
+        for c in range(size):
+            bits = _splitmix_one(base + np.uint64(c))
+            out[i, c] = np.float64(bits >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
 def uniform(key: np.ndarray, step: np.ndarray, stream: int, size: int) -> np.ndarray:
@@ -66,21 +67,46 @@ def uniform(key: np.ndarray, step: np.ndarray, stream: int, size: int) -> np.nda
 
     key: [N] uint64, step: [N] integer step counters, stream: a small constant naming the use
     (so two uses in one step get independent numbers), size: numbers per env.
-    Returns [N, size] float64.
+    Returns [N, size] float64: the top 53 bits of splitmix64(splitmix64(stream_base) + index),
+    an exactly representable double in [0, 1).
     """
-    bits = _splitmix64(_splitmix64(stream_base(key, step, stream)[:, None]) + _counters(size))
-    # The top 53 bits give an exactly representable double in [0, 1).
-    return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+    out = np.empty((key.shape[0], size))
+    _uniform_rows(key.astype(np.uint64), step.astype(np.int64), _stream_mix(stream), size, out)
+    return out
+
+
+@numba.njit(cache=True)
+def _box_muller_inputs(u, pairs, neg_first, angle):
+    """-u[:, :pairs] into neg_first and 2 pi u[:, pairs:] into angle ([N, pairs] each)."""
+    for i in range(u.shape[0]):
+        for c in range(pairs):
+            neg_first[i, c] = -u[i, c]
+            angle[i, c] = 2.0 * np.pi * u[i, pairs + c]
+
+
+@numba.njit(cache=True)
+def _box_muller(log_first, cos_angle, sin_angle, size, out):
+    """out [N, size]: radius cos, then radius sin, of the pairs ([N, pairs] inputs)."""
+    pairs = log_first.shape[1]
+    for i in range(out.shape[0]):
+        for c in range(size):
+            pair = c if c < pairs else c - pairs
+            radius = np.sqrt(-2.0 * log_first[i, pair])
+            out[i, c] = radius * (cos_angle[i, pair] if c < pairs else sin_angle[i, pair])
 
 
 def normal(key: np.ndarray, step: np.ndarray, stream: int, size: int) -> np.ndarray:
     """Standard normal floats via Box-Muller, both outputs of each pair used. Shapes as
-    `uniform`: returns [N, size] float64."""
+    `uniform`: returns [N, size] float64. numpy computes log1p, cos and sin (kernels would
+    round them differently from numpy's vectorised versions); the rest is compiled."""
     pairs = (size + 1) // 2
     u = uniform(key, step, stream, 2 * pairs)
-    radius = np.sqrt(-2.0 * np.log1p(-u[:, :pairs]))  # 1 - u is in (0, 1]: log is finite
-    angle = 2.0 * np.pi * u[:, pairs:]
-    return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)], axis=1)[:, :size]
+    neg_first, angle = np.empty((u.shape[0], pairs)), np.empty((u.shape[0], pairs))
+    _box_muller_inputs(u, pairs, neg_first, angle)
+    out = np.empty((u.shape[0], size))
+    # 1 - u is in (0, 1]: the log is finite
+    _box_muller(np.log1p(neg_first), np.cos(angle), np.sin(angle), size, out)
+    return out
 
 
 class StepNoise:

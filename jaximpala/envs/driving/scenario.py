@@ -64,9 +64,14 @@ class Scenario:
     pedestrians: dict[str, np.ndarray]  # each [K, P]
 
 
+def generate_one(config: DrivingConfig, seed: int) -> dict:
+    """The scenario of one episode seed: `Scenario`'s fields without the leading axis."""
+    return _generate_one(config, np.random.default_rng(int(seed)))
+
+
 def generate(config: DrivingConfig, seeds: list[int] | np.ndarray) -> Scenario:
     """The scenarios of the given episode seeds (a K-long sequence of ints)."""
-    ones = [_generate_one(config, np.random.default_rng(int(seed))) for seed in seeds]
+    ones = [generate_one(config, seed) for seed in seeds]
     # np.array of a list stacks like np.stack at a fraction of its per-call cost, which
     # dominates here: a reset usually generates one or two scenarios.
     fields = {}

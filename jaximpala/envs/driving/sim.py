@@ -20,8 +20,15 @@ import numpy as np
 
 from jaximpala.envs.driving import camera as camera_mod
 from jaximpala.envs.driving import lidar as lidar_mod
-from jaximpala.envs.driving import noise, pedestrians, reward, scenario, spaces, traffic
-from jaximpala.envs.driving.collision import ego_hits
+from jaximpala.envs.driving import (
+    noise,
+    pedestrians,
+    reward,
+    scenario,
+    state_features,
+    traffic,
+)
+from jaximpala.envs.driving.collision import ObjectBoxes, ego_hits_any
 from jaximpala.envs.driving.config import DrivingConfig, num_pedestrians, num_traffic
 from jaximpala.envs.driving.dynamics import EgoParams, EgoState, Kinematics, step_ego
 from jaximpala.envs.driving.lanes import lane_center, lane_of, road_half_width
@@ -29,8 +36,6 @@ from jaximpala.envs.driving.lanes import lane_center, lane_of, road_half_width
 # Noise stream ids: one per use, so uses within a step draw independent numbers (pedestrians
 # and traffic own streams 20-39).
 _STREAM_ROUGHNESS, _STREAM_LIDAR = 1, 4
-CURVATURE_LOOKAHEAD = 30.0
-_EYE3 = np.eye(3)  # one-hot rows
 _SCENARIO_ARRAYS = (
     "noise_key", "curvature", "slope", "solid", "num_lanes", "lane_width", "speed_limit",
     "condition", "friction", "roughness", "sensor_range", "sensor_noise", "goal_s",
@@ -113,6 +118,10 @@ class DrivingSim:
                         np.float64)
             for f in traffic.TRAFFIC_FIELDS
         })
+        # pedestrians' boxes for collisions, less their positions: upright squares
+        ped_half = np.full((n, p), 0.5 * pedestrians.SIZE)
+        self._pedestrian_boxes = ObjectBoxes(None, None, np.ones((n, p)), np.zeros((n, p)),
+                                             ped_half, ped_half, np.ones((n, p), bool))
         self.peds = pedestrians.Pedestrians(
             s=np.zeros((n, p)), d=np.zeros((n, p)), side=np.ones((n, p)),
             speed=np.ones((n, p)), start_rate=np.zeros((n, p)),
@@ -124,41 +133,46 @@ class DrivingSim:
         env_ids = np.asarray(env_ids, dtype=np.int64)
         if env_ids.size == 0:
             return
-        new = scenario.generate(self.config, episode_seeds)
-        for name in _SCENARIO_ARRAYS:
-            self.road[name][env_ids] = getattr(new, name)
-        lanes, width = new.num_lanes, new.lane_width
-        ego_d = lane_center(new.ego_lane, lanes, width)
-        self.ego.s[env_ids] = scenario.EGO_START_S
-        self.ego.d[env_ids] = ego_d
-        self.ego.heading[env_ids] = 0.0
-        self.ego.speed[env_ids] = new.ego_speed
-        self.ego.steer[env_ids] = 0.0
-        self.ego.gear[env_ids] = 2
-        for field in Kinematics.__dataclass_fields__:
-            getattr(self.kinematics, field)[env_ids] = 0.0
-        self.prev_controls[env_ids] = 0.0
-        self.signal[env_ids] = 0
-        self.steps[env_ids] = 0
-        self.episode_return[env_ids] = 0.0
-        self.started[env_ids] = True
-        self.half_width[env_ids] = road_half_width(lanes, width)
+        # One slot at a time: a reset usually starts one or two episodes, and writing each
+        # scenario straight into its slot skips stacking them (numpy's per-call overhead,
+        # not the copying, is the cost here).
+        for slot, seed in zip(env_ids.tolist(), episode_seeds, strict=True):
+            self._start_episode(slot, scenario.generate_one(self.config, seed))
         self._memo.clear()
-        t = new.traffic
+
+    def _start_episode(self, slot: int, new: dict) -> None:
+        """Write scenario `new` (`scenario.generate_one`) and a fresh episode into `slot`."""
+        for name in _SCENARIO_ARRAYS:
+            self.road[name][slot] = new[name]
+        lanes, width = new["num_lanes"], new["lane_width"]
+        ego, kin = self.ego, self.kinematics
+        ego.s[slot] = scenario.EGO_START_S
+        ego.d[slot] = lane_center(new["ego_lane"], lanes, width)
+        ego.heading[slot] = ego.steer[slot] = 0.0
+        ego.speed[slot] = new["ego_speed"]
+        ego.gear[slot] = 2
+        kin.progress[slot] = kin.accel[slot] = kin.lateral_accel[slot] = 0.0
+        kin.yaw_rate[slot] = kin.steer_rate[slot] = 0.0
+        self.prev_controls[slot] = 0.0
+        self.signal[slot] = self.steps[slot] = 0
+        self.episode_return[slot] = 0.0
+        self.started[slot] = True
+        half = road_half_width(lanes, width)
+        self.half_width[slot] = half
+        t = new["traffic"]
         for field in traffic.TRAFFIC_FIELDS:
             if field in t:
-                getattr(self.traffic, field)[env_ids] = t[field]
-        self.traffic.d[env_ids] = lane_center(t["lane"], lanes[:, None], width[:, None])
-        self.traffic.accel[env_ids] = 0.0
-        self.traffic.cooldown[env_ids] = traffic.LANE_CHANGE_COOLDOWN
-        ped = new.pedestrians
-        half = road_half_width(lanes, width)
-        self.peds.s[env_ids] = ped["s"]
-        self.peds.side[env_ids] = ped["side"]
-        self.peds.d[env_ids] = pedestrians.kerb_offset(ped["side"], half)
-        self.peds.speed[env_ids] = ped["speed"]
-        self.peds.start_rate[env_ids] = ped["start_rate"]
-        self.peds.phase[env_ids] = pedestrians.WAITING
+                getattr(self.traffic, field)[slot] = t[field]
+        self.traffic.d[slot] = lane_center(t["lane"], lanes, width)
+        self.traffic.accel[slot] = 0.0
+        self.traffic.cooldown[slot] = traffic.LANE_CHANGE_COOLDOWN
+        ped = new["pedestrians"]
+        self.peds.s[slot] = ped["s"]
+        self.peds.side[slot] = ped["side"]
+        self.peds.d[slot] = pedestrians.kerb_offset(ped["side"], np.array([half]))[0]
+        self.peds.speed[slot] = ped["speed"]
+        self.peds.start_rate[slot] = ped["start_rate"]
+        self.peds.phase[slot] = pedestrians.WAITING
 
     def _require_started(self) -> None:
         if not self.started.all():
@@ -194,6 +208,13 @@ class DrivingSim:
         """[N, M] traffic headings relative to the road."""
         return self._memoised("traffic_heading", lambda: self.traffic.heading(
             self.road["num_lanes"], self.road["lane_width"]))
+
+    def _traffic_cos_sin(self) -> tuple[np.ndarray, np.ndarray]:
+        """cos and sin [N, M] of the traffic headings (lidar and collisions both need them)."""
+        def compute():
+            heading = self._traffic_heading()
+            return np.cos(heading), np.sin(heading)
+        return self._memoised("traffic_cos_sin", compute)
 
     def _compute_crosswalk_status(self):
         distance = np.empty(self.num_envs)
@@ -314,14 +335,12 @@ class DrivingSim:
     def _ego_collides(self) -> np.ndarray:
         """[N] bool: the ego's box overlaps a vehicle or a pedestrian."""
         ego, params, t, p = self.ego, self.ego_params, self.traffic, self.peds
-        cat = lambda a, b: np.concatenate([a, b], axis=1)
-        ped_half = np.full(p.s.shape, 0.5 * pedestrians.SIZE)
-        return ego_hits(
-            ego.s, ego.d, ego.heading, (0.5 * params.length, 0.5 * params.width),
-            cat(t.s, p.s), cat(t.d, p.d), cat(self._traffic_heading(), np.zeros(p.s.shape)),
-            (cat(0.5 * t.length, ped_half), cat(0.5 * t.width, ped_half)),
-            cat(t.active, np.ones(p.s.shape, bool)),
-        )
+        cos_heading, sin_heading = self._traffic_cos_sin()
+        vehicles = ObjectBoxes(t.s, t.d, cos_heading, sin_heading, 0.5 * t.length,
+                               0.5 * t.width, t.active)
+        people = self._pedestrian_boxes._replace(s=p.s, d=p.d)
+        return ego_hits_any(ego.s, ego.d, ego.heading,
+                            (0.5 * params.length, 0.5 * params.width), [vehicles, people])
 
     # ------------------------------------------------------------------------- observation
     def observe(self) -> dict[str, np.ndarray]:
@@ -362,37 +381,19 @@ class DrivingSim:
     def _lidar(self) -> np.ndarray:
         """[N, R] float32 lidar readings of the current state."""
         ego, t, p = self.ego, self.traffic, self.peds
-        n, m = t.s.shape
-        # Candidate boxes [N, K]: the nearest vehicles, then the nearest pedestrians.
-        groups = []
-        if m > 0:
-            pick = lidar_mod.nearest(t.s - ego.s[:, None], t.d - ego.d[:, None], t.active,
-                                     min(lidar_mod.NEAREST_VEHICLES, m))
-            flat = pick + self._row_offsets(m)  # flat ids into the [N, M] arrays
-            groups.append([x.ravel().take(flat) for x in (
-                t.s, t.d, self._traffic_heading(), 0.5 * t.length, 0.5 * t.width, t.active)])
-        if p.s.shape[1] > 0:
-            pick = lidar_mod.nearest(p.s - ego.s[:, None], p.d - ego.d[:, None],
-                                     np.ones(p.s.shape, bool),
-                                     min(lidar_mod.NEAREST_PEDESTRIANS, p.s.shape[1]))
-            flat = pick + self._row_offsets(p.s.shape[1])
-            half = np.full(pick.shape, 0.5 * pedestrians.SIZE)
-            groups.append([p.s.ravel().take(flat), p.d.ravel().take(flat),
-                           np.zeros(pick.shape), half, half, np.ones(pick.shape, bool)])
-        keys = ("s", "d", "heading", "half_length", "half_width", "valid")
-        merged = {key: np.concatenate([g[i] for g in groups], axis=1) if groups
-                  else np.zeros((n, 0), bool if key == "valid" else float)
-                  for i, key in enumerate(keys)}
+        cos_heading, sin_heading = self._traffic_cos_sin()
+        vehicles = np.stack([t.s, t.d, cos_heading, sin_heading, 0.5 * t.length, 0.5 * t.width])
         r = self.config.num_lidar_rays
         noise_std = self.road["sensor_noise"] * self.config.lidar_max_range
         if noise_std.any():
             sensor_noise = noise.normal(self.road["noise_key"], self.steps, _STREAM_LIDAR, r)
             sensor_noise *= noise_std[:, None]
         else:  # noiseless sensors (e.g. the easy preset) skip the draw
-            sensor_noise = np.zeros((n, r))
-        return lidar_mod.scan(ego.s, ego.d, ego.heading, self.half_width, merged,
-                              self.road["sensor_range"], sensor_noise,
-                              self.config.lidar_max_range)
+            sensor_noise = np.zeros((self.num_envs, r))
+        return lidar_mod.scan_nearest(ego.s, ego.d, ego.heading, self.half_width, vehicles,
+                                      t.active, p.s, p.d, 0.5 * pedestrians.SIZE,
+                                      self.road["sensor_range"], sensor_noise,
+                                      self.config.lidar_max_range)
 
     def _row_offsets(self, width: int) -> np.ndarray:
         """[N, 1] flat offset of each row of an [N, width] array."""
@@ -400,35 +401,13 @@ class DrivingSim:
 
     def _state_vector(self) -> np.ndarray:
         """[N, len(STATE_FIELDS)] float32 state features, in STATE_FIELDS order."""
-        n, ego, road = self.num_envs, self.ego, self.road
-        lanes, width = road["num_lanes"], road["lane_width"]
-        lane = lane_of(ego.d, lanes, width)
+        ego, road, kin = self.ego, self.road, self.kinematics
         crosswalk_distance, crosswalk_occupied, _ = self._crosswalk_status()
-        one_hot = lambda index: _EYE3[index]
-        columns = [
-            ego.speed[:, None] / 30.0,
-            ego.heading[:, None],
-            ((ego.d - lane_center(lane, lanes, width)) / width)[:, None],
-            (ego.d / self.half_width)[:, None],
-            self.kinematics.yaw_rate[:, None],
-            self.prev_controls,
-            one_hot(ego.gear),
-            one_hot(self.signal),
-            ((road["goal_s"] - ego.s) / self.config.route_length)[:, None],
-            road["speed_limit"][:, None] / 30.0,
-            one_hot(road["condition"]),
-            50.0 * self._grid("curvature", ego.s)[:, None],
-            50.0 * self._grid("curvature", ego.s + CURVATURE_LOOKAHEAD)[:, None],
-            (lane / np.maximum(lanes - 1, 1))[:, None],
-            lanes[:, None] / 4.0,
-            width[:, None] / 4.0,
-            np.minimum(crosswalk_distance / 100.0, 1.0)[:, None],
-            crosswalk_occupied[:, None],
-            ego.steer[:, None] / self.ego_params.max_steer,
-            self.kinematics.accel[:, None] / 10.0,
-            self._solid_here()[:, None],
-        ]
-        state = np.concatenate(columns, axis=1, dtype=np.float32)
-        assert state.shape == (n, spaces.state_size())
-        np.maximum(state, -spaces.STATE_BOUND, out=state)  # = np.clip, without its overhead
-        return np.minimum(state, spaces.STATE_BOUND, out=state)
+        return state_features.features(
+            np.stack([ego.s, ego.d, ego.heading, ego.speed, ego.steer]), ego.gear, self.signal,
+            kin.yaw_rate, kin.accel, self.prev_controls, self.half_width,
+            np.stack([road["lane_width"], road["speed_limit"], road["goal_s"]]),
+            road["num_lanes"], road["condition"], road["curvature"], crosswalk_distance,
+            crosswalk_occupied, self._solid_here(), self.config.route_length,
+            self.ego_params.max_steer,
+        )
