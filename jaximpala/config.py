@@ -343,6 +343,10 @@ class EvalConfig:
       video_steps: at the end of training, render this many steps of the first evaluation
         episode to `episode-<update>-seed<seed>.gif` in the run directory and W&B (0: none;
         needs an env with `render_mode="rgb_array"`).
+      greedy: act with the policy's mode instead of sampling from it. Off by default: the
+        sampled policy is the one training optimises, and a mode can be a fixed point that
+        training never sees (a driving agent stopped in neutral stays there forever when
+        the observation no longer changes; see experiments/README.md).
     """
 
     episodes: int = 32
@@ -350,6 +354,7 @@ class EvalConfig:
     num_envs: int = 16
     every_updates: int = 0
     video_steps: int = 0
+    greedy: bool = False
 
     def __post_init__(self):
         _check_non_negative_int(self, "episodes", "seed", "every_updates", "video_steps")

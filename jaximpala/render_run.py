@@ -1,7 +1,8 @@
 """Render an evaluation episode of a run as a GIF: `jaximpala render --run DIR`.
 
-The trained agent drives one held-out episode greedily (the first evaluation seed unless
-`--seed` says otherwise). Each frame is the env's top-down view with a side panel showing
+The trained agent drives one held-out episode as the run's evaluation does (sampled
+actions, or the mode with `eval.greedy`; the first evaluation seed unless `--seed` says
+otherwise). Each frame is the env's top-down view with a side panel showing
 the agent's controls, the step's reward terms and the return so far.
 """
 
@@ -48,7 +49,7 @@ def run(args) -> int:
 def write_episode_gif(config, agent, params, *, step: int, seed: int, max_steps: int,
                       every: int, run_dir: pathlib.Path, out: pathlib.Path | None = None
                       ) -> tuple[pathlib.Path, int, str]:
-    """Renders a greedy episode to `out` (default `run_dir/episode-<step>-seed<seed>.gif`);
+    """Renders an evaluation episode to `out` (default `run_dir/episode-<step>-seed<seed>.gif`);
     returns the path, the frame count and the outcome line."""
     from jaximpala.envs.driving.render import write_gif
 
@@ -61,14 +62,15 @@ def write_episode_gif(config, agent, params, *, step: int, seed: int, max_steps:
 
 def render_episode(config, agent, params, *, seed: int, max_steps: int, every: int
                    ) -> tuple[list[np.ndarray], str]:
-    """Frames `[H, W + PANEL_WIDTH, 3]` of one greedy episode and a one-line outcome."""
+    """Frames `[H, W + PANEL_WIDTH, 3]` of one evaluation episode and a one-line outcome."""
     import jax
 
     from jaximpala.evaluation import agent_policy
     from jaximpala.inline import make_vector_env
 
     env = make_vector_env(config.env.id, 1, {**config.env.kwargs, "render_mode": "rgb_array"})
-    policy = agent_policy(agent, params, greedy=True, key=jax.random.key(seed))
+    policy = agent_policy(agent, params, greedy=config.eval.greedy,
+                          key=jax.random.key(seed))
     try:
         obs, _ = env.reset(seed=seed)
         frames, total, start = [], 0.0, np.ones(1, bool)

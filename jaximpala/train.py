@@ -316,12 +316,12 @@ def _prefixed(prefix: str, metrics: dict) -> dict:
 
 
 def _evaluate(config: RunConfig, agent, params) -> dict:
-    """Greedy evaluation on the config's held-out scenario seeds."""
+    """Evaluation (`config.eval.greedy`: the mode, else samples) on held-out scenario seeds."""
     import jax
 
     from jaximpala.evaluation import evaluate_agent
 
     return evaluate_agent(config.env.id, config.env.kwargs, agent, params,
                           episodes=config.eval.episodes, seed=config.eval.seed,
-                          num_envs=config.eval.num_envs, greedy=True,
+                          num_envs=config.eval.num_envs, greedy=config.eval.greedy,
                           key=jax.random.key(config.eval.seed))

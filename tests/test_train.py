@@ -187,3 +187,16 @@ def test_distributed_mode_without_the_runtime_module_is_a_clear_error(capsys, mo
     code, lines, err = _run_cli(capsys, "--config", "debug", "runtime.mode=distributed")
     assert code == 2 and not lines
     assert "runtime.mode=distributed: this installation has no jaximpala.runtime" in err
+
+
+@pytest.mark.parametrize("greedy", [False, True])
+def test_the_end_of_training_evaluation_acts_as_eval_greedy_says(greedy, monkeypatch):
+    from jaximpala import evaluation
+    from jaximpala import train as train_module
+
+    seen = {}
+    monkeypatch.setattr(evaluation, "evaluate_agent",
+                        lambda *args, **kwargs: seen.update(kwargs) or {"episodes": 1})
+    config = load_config(DEBUG, [f"eval.greedy={str(greedy).lower()}"])
+    train_module._evaluate(config, agent=None, params=None)
+    assert seen["greedy"] is greedy and seen["episodes"] == config.eval.episodes
