@@ -53,6 +53,14 @@ _ATANH_EPS = 1e-6
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
+# Soft bound on the pre-tanh mean of a squashed Gaussian: `5 * tanh(raw / 5)`. Without it the
+# mean can run past where float32 `tanh` rounds to the bound (|u| > ~9): sampled actions then
+# arrive at the learner as exactly the bound, their recovered `u` stops at atanh(1 - eps) ~ 7.25,
+# and a negative advantage on them pushes the mean further out, without end (seen on the
+# driving env: brake means at -5e4 after 1.9M steps, then every parameter blew up). Inside
+# the bound every action short of the box edge stays reachable (tanh(5) = 0.99991).
+SQUASHED_MEAN_BOUND = 5.0
+
 
 @struct.dataclass
 class Categorical:
@@ -398,6 +406,7 @@ class GaussianSpec:
         log_std = jnp.clip(flat[..., self.dim:], self.log_std_min, self.log_std_max)
         if not self.squash:
             return DiagGaussian(mean, log_std)
+        mean = SQUASHED_MEAN_BOUND * jnp.tanh(mean / SQUASHED_MEAN_BOUND)
         loc = tuple((h + lo) / 2.0 for lo, h in zip(self.low, self.high, strict=True))
         scale = tuple((h - lo) / 2.0 for lo, h in zip(self.low, self.high, strict=True))
         return TanhDiagGaussian(mean, log_std, loc=loc, scale=scale)
@@ -413,8 +422,12 @@ class GaussianSpec:
             if self.squash and not np.all((value > low) & (value < high)):
                 raise ValueError(f"initial action {list(value)} must lie strictly inside "
                                  f"the Box bounds {list(low)}..{list(high)}")
-            mean = (np.arctanh((value - (high + low) / 2.0) / ((high - low) / 2.0))
-                    if self.squash else value)
+            mean = value
+            if self.squash:
+                unit = (value - (high + low) / 2.0) / ((high - low) / 2.0)
+                # the raw output whose soft-bounded mean is atanh(unit)
+                mean = SQUASHED_MEAN_BOUND * np.arctanh(np.clip(
+                    np.arctanh(unit) / SQUASHED_MEAN_BOUND, -1 + 1e-6, 1 - 1e-6))
         log_stds = np.full(self.dim, np.clip(log_std, self.log_std_min, self.log_std_max))
         return np.concatenate([mean, log_stds]).astype(np.float32)
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaximpala.distributions import (
+    SQUASHED_MEAN_BOUND,
     Categorical,
     CategoricalSpec,
     DiagGaussian,
@@ -170,8 +171,33 @@ def test_diag_gaussian_samples_have_the_right_moments():
 
 
 def squashed(mean, log_std, low, high):
-    return GaussianSpec(low=tuple(low), high=tuple(high), squash=True).from_flat(
-        jnp.concatenate([jnp.asarray(mean, jnp.float32), jnp.asarray(log_std, jnp.float32)], -1))
+    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    return TanhDiagGaussian(jnp.asarray(mean, jnp.float32), jnp.asarray(log_std, jnp.float32),
+                            loc=tuple((high + low) / 2), scale=tuple((high - low) / 2))
+
+
+def test_the_spec_soft_bounds_the_pre_tanh_mean_and_keeps_its_gradient():
+    spec = GaussianSpec(low=(-1.0,), high=(1.0,))
+
+    def mean(raw):
+        return spec.from_flat(jnp.array([raw, 0.0]))._base().mean[0]
+
+    np.testing.assert_allclose(mean(0.3), 0.3, atol=1e-3)  # near-identity inside
+    assert 4.99 < mean(1e4) <= SQUASHED_MEAN_BOUND and mean(-1e4) >= -SQUASHED_MEAN_BOUND
+    # Far out, a boundary action under a negative advantage can no longer drag the mean
+    # further: the mean stays below where float32 tanh rounds to the bound, and the
+    # gradient that brings it back in is not zero.
+    edge = jnp.array([1.0])
+    assert float(jax.grad(lambda r: spec.from_flat(jnp.array([r, 0.0])).log_prob(edge))(
+        30.0)) > 0.0
+    assert float(jax.grad(mean)(30.0)) > 0.0
+
+
+@pytest.mark.parametrize("value", [0.02, 0.6, 0.999])
+def test_initial_params_give_the_requested_mode_through_the_soft_bound(value):
+    spec = GaussianSpec(low=(0.0,), high=(1.0,))
+    flat = spec.initial_params([value], log_std=-1.0, logit=0.0)
+    np.testing.assert_allclose(spec.from_flat(jnp.asarray(flat)).mode(), [value], rtol=1e-4)
 
 
 def test_squashed_log_prob_is_base_log_prob_minus_log_jacobian_from_autodiff():
