@@ -67,26 +67,16 @@ def _env_and_network(args):
                      kwargs=config.env.kwargs), config.network
 
 
-def _make_agent(env, network):
-    from jaximpala.agent import make_agent
-    from jaximpala.inline import make_vector_env
-
-    probe = make_vector_env(env.id, 1, env.kwargs)
-    try:
-        return make_agent(probe.single_observation_space, probe.single_action_space, network)
-    finally:
-        probe.close()
-
-
 def _example_arrays(args) -> dict:
     """The flat `name -> array` message of one real unroll of the benchmarked env."""
     import jax
 
     from jaximpala.config import AlgoConfig
+    from jaximpala.inline import agent_for_env
     from jaximpala.runtime import example_trajectory
 
     env, network = _env_and_network(args)
-    agent = _make_agent(env, network)
+    agent = agent_for_env(env.id, env.kwargs, network)
     trajectory = example_trajectory(env, AlgoConfig(unroll_length=args.unroll_length),
                                     agent, agent.init(jax.random.key(0)), seed=0)
     leaves = jax.tree_util.tree_flatten_with_path(trajectory)[0]
@@ -297,6 +287,7 @@ def measure_actors(args) -> float:
     import zmq
 
     from jaximpala.config import AlgoConfig, RuntimeConfig
+    from jaximpala.inline import agent_for_env
     from jaximpala.runtime import (
         LearnerSockets,
         actor_specs,
@@ -306,7 +297,7 @@ def measure_actors(args) -> float:
     from jaximpala.transport.trajectories import TrajectoryCodec
 
     (env, network), algo = _env_and_network(args), AlgoConfig(unroll_length=args.unroll_length)
-    agent = _make_agent(env, network)
+    agent = agent_for_env(env.id, env.kwargs, network)
     params = agent.init(jax.random.key(0))
     codec = TrajectoryCodec(example_trajectory(env, algo, agent, params, seed=0))
     runtime = RuntimeConfig(mode="distributed", num_actors=args.actors)
