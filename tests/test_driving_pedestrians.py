@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from jaximpala.envs.driving import pedestrians
-from jaximpala.envs.driving.pedestrians import CROSSING, WAITING, Pedestrians
+from jaximpala.envs.driving.pedestrians import CROSSING, DORMANT, WAITING, Pedestrians
 
 HALF_WIDTH = np.array([3.5])
 NO_VEHICLES = {k: np.zeros((1, 0)) for k in ("s", "d", "half_length", "half_width", "speed")}
@@ -25,9 +25,9 @@ class ConstantNoise:
         return np.full((1 if rows is None else len(rows), size), self.value)
 
 
-def _step(peds, vehicles=NO_VEHICLES, u=0.5, ego_s=0.0):
-    return pedestrians.step(peds, HALF_WIDTH, np.array([[50.0, 1e9]]), np.array([ego_s]), 0.0,
-                            vehicles, ConstantNoise(u), 0.1)
+def _step(peds, vehicles=NO_VEHICLES, u=0.5, ego_s=0.0, jaywalk_prob=0.0):
+    return pedestrians.step(peds, HALF_WIDTH, np.array([[50.0, 1e9]]), np.array([ego_s]),
+                            jaywalk_prob, vehicles, ConstantNoise(u), 0.1)
 
 
 def _car(s, d, speed=0.0):
@@ -64,8 +64,36 @@ def test_waits_for_an_approaching_car_and_never_walks_into_one():
 
 def test_finished_pedestrians_reappear_ahead_of_the_ego_at_a_kerb():
     done = _peds(50.0, 4.55, CROSSING, side=1.0)
-    p = _step(done, u=0.9, ego_s=0.0)
+    # no crosswalk beyond the target (30 + 150 * 0.9 = 165 m): a jaywalker crosses there
+    p = _step(done, u=0.9, ego_s=0.0, jaywalk_prob=1.0)
     assert p.phase[0, 0] == WAITING
-    # no crosswalk beyond the target (30 + 150 * 0.9 = 165 m): jaywalk at the target
     assert p.s[0, 0] == pytest.approx(165.0)
     assert p.side[0, 0] == 1.0 and p.d[0, 0] == pytest.approx(-4.5)
+    # the crosswalk at 50 m is beyond a target of 30 + 150 * 0.1 = 45 m: it is used
+    p = _step(done, u=0.1, ego_s=0.0, jaywalk_prob=0.0)
+    assert p.phase[0, 0] == WAITING and 48.5 <= p.s[0, 0] <= 51.5
+
+
+def test_with_no_crosswalk_ahead_only_jaywalkers_cross():
+    done = _peds(50.0, 4.55, CROSSING, side=1.0)
+    p = _step(done, u=0.9, ego_s=0.0, jaywalk_prob=0.0)
+    # none beyond 165 m and jaywalking is off: the pedestrian stays on the kerb there
+    assert p.phase[0, 0] == DORMANT
+    assert p.s[0, 0] == pytest.approx(165.0) and p.d[0, 0] == pytest.approx(-4.5)
+    eager = Pedestrians(**{**vars(p), "start_rate": np.array([[1e6]])})
+    for _ in range(20):
+        eager = _step(eager, u=0.0, ego_s=0.0, jaywalk_prob=0.0)
+    assert eager.phase[0, 0] == DORMANT and eager.d[0, 0] == pytest.approx(-4.5)
+    # left behind, it is respawned like a waiting pedestrian
+    behind = _step(eager, u=0.0, ego_s=200.0, jaywalk_prob=0.0)
+    assert behind.s[0, 0] == pytest.approx(230.0)
+
+
+def test_scenarios_without_crosswalks_have_crossers_only_when_jaywalking_is_on():
+    from jaximpala.envs.driving.config import preset
+    from jaximpala.envs.driving.scenario import generate_one
+
+    off = generate_one(preset("easy", crosswalks_max=0, jaywalk_prob=0.0), 3)
+    assert off["pedestrians"]["dormant"].all()
+    on = generate_one(preset("easy", crosswalks_max=0, jaywalk_prob=1.0), 3)
+    assert not on["pedestrians"]["dormant"].any()

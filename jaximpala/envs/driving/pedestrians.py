@@ -2,7 +2,9 @@
 
 Most cross at crosswalks; a `jaywalk_prob` share cross anywhere. A waiting pedestrian starts
 crossing with a per-pedestrian rate (a memoryless, stochastic start time). Finished pedestrians
-(and waiting ones the ego has left behind) reappear at a kerb 30-180 m ahead of the ego.
+(and waiting ones the ego has left behind) reappear at a kerb 30-180 m ahead of the ego; one
+that would use a crosswalk when none is left ahead stays on the kerb (DORMANT), so past the
+last crosswalk only jaywalkers cross, as `jaywalk_prob` says.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import numpy as np
 from jaximpala.envs.driving.noise import StepNoise
 from jaximpala.envs.driving.scenario import NO_CROSSWALK
 
-WAITING, CROSSING = 0, 1
+# DORMANT: no crosswalk ahead to use and not a jaywalker (`jaywalk_prob`): waits at the
+# kerb without ever crossing, and is respawned like a waiting pedestrian once left behind.
+WAITING, CROSSING, DORMANT = 0, 1, 2
 KERB_OFFSET = 1.0  # metres beyond the road edge where pedestrians wait
 SIZE = 0.6  # pedestrians are 0.6 m squares
 LEFT_BEHIND = 30.0
@@ -31,7 +35,7 @@ class Pedestrians:
     side: np.ndarray  # +1 walks towards +d (right kerb to left kerb), -1 the other way
     speed: np.ndarray
     start_rate: np.ndarray  # chance per second of starting to cross while waiting
-    phase: np.ndarray  # WAITING or CROSSING (int64)
+    phase: np.ndarray  # WAITING, CROSSING or DORMANT (int64)
 
 
 def kerb_offset(side: np.ndarray, half_width: np.ndarray) -> np.ndarray:
@@ -147,13 +151,14 @@ def _respawn(peds, rows, respawn, half_width, crosswalk_s, ego_s, jaywalk_prob, 
     has_crosswalk = beyond.any(axis=-1)
     first = np.argmax(beyond, axis=-1)
     crosswalk = np.take_along_axis(crosswalk_s, first, axis=-1)
-    jaywalk = (uniforms[..., 1] < jaywalk_prob) | ~has_crosswalk
+    jaywalk = uniforms[..., 1] < jaywalk_prob
     new_side = np.where(uniforms[..., 3] < 0.5, -1.0, 1.0)
     for name, value in (
-        ("s", np.where(jaywalk, target, crosswalk + 3.0 * (uniforms[..., 2] - 0.5))),
+        ("s", np.where(jaywalk | ~has_crosswalk, target,
+                       crosswalk + 3.0 * (uniforms[..., 2] - 0.5))),
         ("side", new_side),
         ("d", kerb_offset(new_side, half_width)),
-        ("phase", WAITING),
+        ("phase", np.where(jaywalk | has_crosswalk, WAITING, DORMANT)),
         ("speed", 0.9 + 0.8 * uniforms[..., 4]),
     ):
         updated = getattr(peds, name).copy()

@@ -245,11 +245,16 @@ def _traffic_slots(num_lanes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _pedestrians(config, rng, crosswalk_s: np.ndarray) -> dict:
-    """[P] arrays of initial pedestrian state: waiting at a kerb ahead of the ego."""
+    """[P] arrays of initial pedestrian state: waiting at a kerb ahead of the ego.
+
+    `dormant`: without a crosswalk on the road, a pedestrian that does not jaywalk
+    (`jaywalk_prob`) waits at the kerb and never crosses.
+    """
     count = num_pedestrians(config)
     has_crosswalk = crosswalk_s < NO_CROSSWALK
     draws = _Draws(rng, 2 * count)
-    jaywalk = (draws.random(count) < config.jaywalk_prob) | (not has_crosswalk.any())
+    jaywalk = draws.random(count) < config.jaywalk_prob
+    dormant = ~jaywalk & (not has_crosswalk.any())
     anywhere = draws.uniform(EGO_START_S + 20.0, EGO_START_S + 250.0, count)
     if has_crosswalk.any():
         which = rng.integers(0, int(has_crosswalk.sum()), count)
@@ -260,6 +265,7 @@ def _pedestrians(config, rng, crosswalk_s: np.ndarray) -> dict:
         at_crosswalk = anywhere
     return dict(
         s=np.where(jaywalk, anywhere, at_crosswalk),
+        dormant=dormant,
         side=np.where(draws.random(count) < 0.5, -1.0, 1.0),
         speed=draws.uniform(0.9, 1.7, count),
         start_rate=draws.uniform(0.05, 0.4, count),  # chance per second of starting to cross

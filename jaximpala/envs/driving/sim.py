@@ -172,7 +172,8 @@ class DrivingSim:
         self.peds.d[slot] = pedestrians.kerb_offset(ped["side"], np.array([half]))[0]
         self.peds.speed[slot] = ped["speed"]
         self.peds.start_rate[slot] = ped["start_rate"]
-        self.peds.phase[slot] = pedestrians.WAITING
+        self.peds.phase[slot] = np.where(ped["dormant"], pedestrians.DORMANT,
+                                         pedestrians.WAITING)
 
     def _require_started(self) -> None:
         if not self.started.all():
