@@ -9,7 +9,8 @@ vector envs seed slot i with `seed + i`), so the episodes do not depend on the c
 the driving env and for sync vector envs. Each slot stops counting after its first episode.
 
 Reported (`rollout.episode_means`): mean return and length, the return's std and, for the
-driving env, the success, collision and off-road rates and each weighted reward term.
+driving env, the success, collision and off-road rates, traffic violations per km (in all and
+per kind) and each weighted reward term.
 """
 
 from __future__ import annotations

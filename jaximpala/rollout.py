@@ -22,14 +22,17 @@ from jaximpala.agent import Agent
 from jaximpala.trajectory import Trajectory
 
 _RUNNING_TOTALS = ("episode_return", "episode_length")
+# Info keys summed over an episode (the rest are averaged): reward terms and event counts.
+SUMMED_PREFIXES = ("reward/", "sum/")
 
 
 @dataclasses.dataclass
 class EpisodeTracker:
     """Accumulates each env's rewards and `[N]` info entries over its current episode.
 
-    Reported as `episode/<key>`: reward terms (keys starting with `reward/`) are summed,
-    other numbers are averaged over the episode's steps (e.g. `speed`), bools are or-ed
+    Reported as `episode/<key>`: reward terms and counts (keys starting with `reward/` or
+    `sum/`) are summed, other numbers are averaged over the episode's steps (e.g. `speed`),
+    bools are or-ed
     (e.g. `collision`): that is how per-term rewards and outcomes reach the logs. The env's
     own running `episode_return` / `episode_length`, if any, are skipped: the tracker
     counts those itself.
@@ -65,7 +68,7 @@ class EpisodeTracker:
             stats = {"episode_return": float(self.returns[i]),
                      "episode_length": int(self.lengths[i])}
             stats.update({f"episode/{k}": float(v[i]) if v.dtype == bool or k.startswith(
-                "reward/") else float(v[i]) / max(1, self.lengths[i])
+                SUMMED_PREFIXES) else float(v[i]) / max(1, self.lengths[i])
                 for k, v in self.sums.items()})
             finished.append(stats)
             self.returns[i], self.lengths[i] = 0.0, 0
@@ -83,8 +86,11 @@ def episode_means(episodes: list[dict]) -> dict[str, float]:
     """Means over finished episodes (`EpisodeTracker` stats) of what the logs report.
 
     `episode_return`, `episode_length`, the outcome rates (`success_rate`, `collision_rate`,
-    `offroad_rate`) and each reward term `reward/<term>` where the env reports them. Other
-    info sums (e.g. a running return summed over steps) mean nothing and are left out.
+    `offroad_rate`) and each reward term `reward/<term>` where the env reports them; where
+    the env counts violations and distance (the driving env's `sum/violation/<name>` and
+    `sum/distance` in metres), `violations_per_km` and `violations_per_km/<name>`: all
+    episodes' violations over all their kilometres (absent when none moved). Other info
+    sums (e.g. a running return summed over steps) mean nothing and are left out.
     """
     if not episodes:
         return {}
@@ -93,8 +99,21 @@ def episode_means(episodes: list[dict]) -> dict[str, float]:
     keys = {k for e in episodes for k in e}
     names.update({k: k.removeprefix("episode/") for k in keys
                   if k.startswith("episode/reward/")})
-    return {name: float(np.mean([e.get(key, 0.0) for e in episodes]))
-            for key, name in sorted(names.items()) if key in keys}
+    means = {name: float(np.mean([e.get(key, 0.0) for e in episodes]))
+             for key, name in sorted(names.items()) if key in keys}
+    return {**means, **_violations_per_km(episodes, keys)}
+
+
+def _violations_per_km(episodes: list[dict], keys: set[str]) -> dict[str, float]:
+    counted = sorted(k for k in keys if k.startswith("episode/sum/violation/"))
+    kilometres = sum(e.get("episode/sum/distance", 0.0) for e in episodes) / 1000.0
+    if not counted or kilometres <= 0.0:
+        return {}  # no distance driven, no rate
+    totals = {k.removeprefix("episode/sum/violation/"): sum(e.get(k, 0.0) for e in episodes)
+              for k in counted}
+    return {"violations_per_km": sum(totals.values()) / kilometres,
+            **{f"violations_per_km/{name}": total / kilometres
+               for name, total in totals.items()}}
 
 
 @dataclasses.dataclass

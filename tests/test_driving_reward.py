@@ -60,3 +60,28 @@ def test_weighted_terms_sum_to_the_reward():
     assert contributions["collision"][0] == weights.collision
     assert reward.total(contributions)[0] == pytest.approx(
         3.0 * weights.progress + 0.5 * weights.speeding + weights.collision)
+
+
+def test_violations_count_each_lane_change_and_each_spell_once():
+    """Speeding over steps 1-3 and 5, an unsignalled lane change across a solid line at step
+    4: two speeding spells, one lane change, one solid line."""
+    steps = [dict(), dict(speed=25.0), dict(speed=26.0), dict(speed=25.0),
+             dict(new_lane=2, solid_here=True), dict(speed=30.0)]
+    in_spell = np.zeros((1, len(reward.SPELL_VIOLATIONS)), bool)
+    totals = dict.fromkeys(reward.VIOLATIONS, 0.0)
+    for changes in steps:
+        counts, in_spell = reward.violations(reward.terms(_events(**changes)), in_spell)
+        for name, count in counts.items():
+            totals[name] += count[0]
+    assert totals == {"speeding": 2.0, "unsignalled_lane_change": 1.0, "solid_line": 1.0,
+                      "crosswalk_yield": 0.0}
+
+
+def test_a_crosswalk_spell_counts_once_and_an_episode_start_clears_spells():
+    inside = reward.terms(_events(in_occupied_crosswalk=True, speed=3.0))
+    fresh = np.zeros((1, len(reward.SPELL_VIOLATIONS)), bool)
+    counts, in_spell = reward.violations(inside, fresh)
+    assert counts["crosswalk_yield"][0] == 1.0
+    counts, in_spell = reward.violations(inside, in_spell)
+    assert counts["crosswalk_yield"][0] == 0.0
+    assert reward.violations(inside, fresh)[0]["crosswalk_yield"][0] == 1.0

@@ -159,3 +159,24 @@ def test_speeding_is_penalised_in_proportion():
     excess = (abs(sim.ego.speed[0]) - limit) / limit
     assert info["reward/speeding"][0] == pytest.approx(DrivingConfig().reward.speeding * excess)
     assert excess > 0.4
+
+
+def test_a_speeding_spell_is_one_violation_and_distance_is_what_the_ego_covered():
+    sim = _sim()
+    _clear_road(sim)
+    limit = sim.road["speed_limit"][0]
+    sim.ego.speed[0] = 1.5 * limit
+    counts, distance = [], 0.0
+    for _ in range(5):
+        s_before = sim.ego.s[0]
+        _, _, _, info = sim.step(*_controls(throttle=1.0))
+        counts.append(info["sum/violation/speeding"][0])
+        assert info["sum/distance"][0] == pytest.approx(sim.ego.s[0] - s_before, rel=0.05)
+        distance += info["sum/distance"][0]
+    assert counts == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert distance > 5 * 1.4 * limit * sim.config.dt
+    # a new episode in the slot starts with no spell on
+    sim.reset(np.array([0]), [124])
+    _clear_road(sim)
+    sim.ego.speed[0] = 1.5 * sim.road["speed_limit"][0]
+    assert sim.step(*_controls())[3]["sum/violation/speeding"][0] == 1.0

@@ -5,7 +5,7 @@ import pytest
 
 from jaximpala.agent import make_agent
 from jaximpala.networks import NetworkConfig
-from jaximpala.rollout import Collector, EpisodeTracker
+from jaximpala.rollout import Collector, EpisodeTracker, episode_means
 
 
 class CountEnv(gym.Env):
@@ -103,3 +103,21 @@ def test_episode_tracker_skips_invalid_steps_and_non_per_env_info():
                         ended=np.array([True, True]))
     assert [d["episode_return"] for d in done] == [3.0, 1.0]
     assert [d["episode_length"] for d in done] == [2, 1]
+
+
+def test_violations_per_km_pool_every_episode_and_sum_counts():
+    tracker = EpisodeTracker(2)
+    info = {"sum/distance": np.array([10.0, 0.0]), "sum/violation/speeding": np.array([1.0, 0.0]),
+            "speed": np.array([4.0, 0.0])}
+    for _ in range(49):
+        tracker.step(np.zeros(2), info, valid=np.ones(2, bool), ended=np.zeros(2, bool))
+    episodes = tracker.step(np.zeros(2), info, valid=np.ones(2, bool), ended=np.ones(2, bool))
+    # counts and distance are summed over the episode, other numbers averaged
+    assert episodes[0]["episode/sum/distance"] == 500.0
+    assert episodes[0]["episode/sum/violation/speeding"] == 50.0
+    assert episodes[0]["episode/speed"] == 4.0
+    # 50 violations over 0.5 km of both episodes together (the second stood still)
+    means = episode_means(episodes)
+    assert means["violations_per_km"] == pytest.approx(100.0)
+    assert means["violations_per_km/speeding"] == pytest.approx(100.0)
+    assert "violations_per_km" not in episode_means([episodes[1]])  # no distance, no rate

@@ -87,8 +87,10 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
     """N driving worlds stepped together, with gymnasium's NEXT_STEP autoreset.
 
     `info` is a dict of [N] arrays: every weighted reward term under `reward/<name>`, the
-    `collision`, `offroad`, `goal_reached` / `is_success` flags, `speed`, and the running
-    `episode_return` and `episode_length` (final values on the step an episode ends).
+    `collision`, `offroad`, `goal_reached` / `is_success` flags, `speed`, the traffic
+    violations committed this step under `sum/violation/<name>` (`reward.violations`), the
+    metres covered under `sum/distance`, and the running `episode_return` and
+    `episode_length` (final values on the step an episode ends).
     """
 
     metadata: ClassVar[dict] = {

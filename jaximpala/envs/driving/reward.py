@@ -85,3 +85,31 @@ def total(contributions: dict[str, np.ndarray]) -> np.ndarray:
     for name in REWARD_TERMS:
         result = result + contributions[name]
     return result
+
+
+# Traffic violations, as counted for `violations per km` (evaluation): a lane change or a
+# solid-line crossing is one violation each time it happens; speeding and failing to yield
+# last over steps, so each spell of them counts once, on its first step.
+VIOLATIONS = ("speeding", "unsignalled_lane_change", "solid_line", "crosswalk_yield")
+SPELL_VIOLATIONS = ("speeding", "crosswalk_yield")
+
+
+def violations(raw: dict[str, np.ndarray], in_spell: np.ndarray
+               ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Violations committed this step, and which spells are on after it.
+
+    Args:
+      raw: this step's raw terms (`terms`), each [N].
+      in_spell: [N, len(SPELL_VIOLATIONS)] bool, the spells on before this step (all False
+        at an episode's start).
+
+    Returns:
+      `(counts, in_spell)`: counts maps each name in VIOLATIONS to [N] float64 0/1; the new
+      `[N, len(SPELL_VIOLATIONS)]` spell flags.
+    """
+    now = np.stack([raw[name] > 0.0 for name in SPELL_VIOLATIONS], axis=1)
+    onsets = now & ~in_spell
+    counts = {name: (raw[name] > 0.0).astype(np.float64) for name in VIOLATIONS}
+    for column, name in enumerate(SPELL_VIOLATIONS):
+        counts[name] = onsets[:, column].astype(np.float64)
+    return counts, now

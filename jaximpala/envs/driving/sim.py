@@ -104,6 +104,8 @@ class DrivingSim:
         self.signal = zeros(np.int64)
         self.steps = zeros(np.int64)
         self.episode_return = zeros()
+        # [N, len(reward.SPELL_VIOLATIONS)]: speeding / failing to yield on the last step
+        self.violating = np.zeros((n, len(reward.SPELL_VIOLATIONS)), bool)
         self.started = zeros(bool)  # slots that have had a reset
         self.half_width = zeros()  # road half width of each slot's episode
         # flat offset of each slot's row in the [N, G] road grids
@@ -156,6 +158,7 @@ class DrivingSim:
         self.prev_controls[slot] = 0.0
         self.signal[slot] = self.steps[slot] = 0
         self.episode_return[slot] = 0.0
+        self.violating[slot] = False
         self.started[slot] = True
         half = road_half_width(lanes, width)
         self.half_width[slot] = half
@@ -278,7 +281,9 @@ class DrivingSim:
             lateral_accel=kin.lateral_accel, steer_rate=kin.steer_rate,
             max_steer_rate=self.ego_params.max_steer_rate,
         )
-        contributions = reward.weighted(reward.terms(events), cfg.reward)
+        raw = reward.terms(events)
+        contributions = reward.weighted(raw, cfg.reward)
+        violations, self.violating = reward.violations(raw, self.violating)
         rewards = reward.total(contributions)
 
         self.prev_controls = np.stack([steer, throttle, brake], axis=1)
@@ -288,6 +293,8 @@ class DrivingSim:
         terminated = collision | offroad | goal
         truncated = (self.steps >= cfg.max_episode_steps) & ~terminated
         info = {f"reward/{name}": value for name, value in contributions.items()}
+        info.update({f"sum/violation/{name}": count for name, count in violations.items()})
+        info["sum/distance"] = np.abs(kin.progress)
         info.update(collision=collision, offroad=offroad, goal_reached=goal,
                     is_success=goal.copy(), speed=ego.speed.copy(),
                     episode_return=self.episode_return.copy(),
