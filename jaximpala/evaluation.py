@@ -163,10 +163,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="first held-out scenario seed (default: the run's eval.seed)")
     parser.add_argument("--num-envs", type=int, default=16)
+    parser.add_argument("--with-baseline", action="store_true",
+                        help="with --run/--checkpoint: also the scripted driver on the run's "
+                             "env (its kwargs and reward weights) and the same scenarios")
+
+
+def _evaluate_baseline(env_id: str, env_kwargs: dict, episodes: int, seed: int,
+                       num_envs: int) -> dict[str, float]:
+    from jaximpala.inline import make_vector_env
+
+    env = make_vector_env(env_id, min(num_envs, episodes), env_kwargs)
+    try:
+        return evaluate(env, baseline_policy(env), episodes, seed)
+    finally:
+        env.close()
 
 
 def run(args) -> int:
-    """Prints a JSON summary: greedy and sampling evaluation (or the baseline's)."""
+    """Prints a JSON summary: greedy and sampling evaluation (or the baseline's), and with
+    `--with-baseline` the baseline's on the run's env and scenarios beside them."""
     import json
     import sys
 
@@ -174,19 +189,15 @@ def run(args) -> int:
 
     try:
         run_dir, step = run_dir_of(args)
+        if args.baseline and args.with_baseline:
+            raise ValueError("--with-baseline goes with --run or --checkpoint")
         if args.baseline:
             defaults = EvalConfig()
             episodes = args.episodes or defaults.episodes
             seed = defaults.seed if args.seed is None else args.seed
-            from jaximpala.inline import make_vector_env
-
-            env = make_vector_env(args.env, min(args.num_envs, episodes))
-            try:
-                result = {"policy": "baseline", "env": args.env, "episodes": episodes,
-                          "seed": seed,
-                          "baseline": evaluate(env, baseline_policy(env), episodes, seed)}
-            finally:
-                env.close()
+            result = {"policy": "baseline", "env": args.env, "episodes": episodes,
+                      "seed": seed, "baseline": _evaluate_baseline(
+                          args.env, {}, episodes, seed, args.num_envs)}
         else:
             config, agent, params, step = restore_agent(run_dir, step)
             episodes = args.episodes or config.eval.episodes
@@ -198,6 +209,9 @@ def run(args) -> int:
                     config.env.id, config.env.kwargs, agent, params, episodes=episodes,
                     seed=seed, num_envs=args.num_envs, greedy=greedy,
                     key=jax.random.key(seed))
+            if args.with_baseline:
+                result["baseline"] = _evaluate_baseline(
+                    config.env.id, config.env.kwargs, episodes, seed, args.num_envs)
     except (FileNotFoundError, ValueError) as error:
         print(f"jaximpala eval: error: {error}", file=sys.stderr)
         return 2

@@ -99,6 +99,20 @@ def test_eval_command_reports_both_modes_on_held_out_seeds(driving_run, capsys):
     assert json.loads(capsys.readouterr().out)["deterministic"] == result["deterministic"]
 
 
+def test_eval_with_baseline_drives_the_runs_env_on_the_same_scenarios(driving_run, capsys):
+    assert main(["eval", "--run", str(driving_run), "--episodes", "2", "--seed", "5",
+                 "--with-baseline"]) == 0
+    beside = json.loads(capsys.readouterr().out)["baseline"]
+    # the run's kwargs hold: its episodes are cut at 40 steps like the agent's
+    assert beside["episodes"] == 2 and beside["episode_length"] <= 40
+    assert main(["eval", "--baseline", "--env", "jaximpala/Driving-easy-v0", "--episodes",
+                 "2", "--seed", "5"]) == 0
+    alone = json.loads(capsys.readouterr().out)["baseline"]
+    assert alone["episode_length"] > 40  # the preset's own 1000-step limit
+    assert main(["eval", "--baseline", "--with-baseline"]) == 2
+    assert "--with-baseline goes with --run" in capsys.readouterr().err
+
+
 def test_eval_baseline_and_bad_paths(capsys, tmp_path):
     assert main(["eval", "--baseline", "--env", "jaximpala/Driving-easy-v0", "--episodes",
                  "2"]) == 0
