@@ -229,6 +229,10 @@ class RuntimeConfig:
         learner. The JAXIMPALA_* or SLURM_* environment variables may set them instead
         (see `runtime.with_process_env`).
       learner_hosts: the address actors use to reach learner `i` (default: `host`).
+      peer_timeout_s: in a multi-host run, how long the learner processes wait for a silent
+        peer (jax.distributed's heartbeat timeout) before all of them stop with an error,
+        instead of waiting in the next update's collectives for ever. Keep it above the
+        longest pause a healthy process can take (compilation, a checkpoint).
     """
 
     mode: Literal["inline", "distributed"] = "inline"
@@ -251,9 +255,11 @@ class RuntimeConfig:
     process_id: int = 0
     coordinator_address: str | None = None
     learner_hosts: tuple[str, ...] = ()
+    peer_timeout_s: int = 100
 
     def __post_init__(self):
         _check_choice(self, "mode", ("inline", "distributed"))
+        _check_positive(self, "peer_timeout_s", integer=True)
         _check_positive(self, "num_actors", "queue_size", "prefetch_depth",
                         "max_failed_starts", integer=True)
         for field in ("trajectory_port", "params_port", "report_port", "params_request_port"):

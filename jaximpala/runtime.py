@@ -342,13 +342,16 @@ def join_distributed(runtime: RuntimeConfig) -> None:
     """Joins `jax.distributed` for a multi-host run (before any JAX computation).
 
     CPU collectives go through gloo, so the same code runs on CPU-only hosts and tests.
-    Actors never join: only learner processes are in the group.
+    Actors never join: only learner processes are in the group. A process silent for
+    `peer_timeout_s` (killed, hung, its host gone) makes jax.distributed end every process
+    of the group, whose actors then die with their parent (no orphans).
     """
     if runtime.num_processes == 1 or jax.distributed.is_initialized():
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(runtime.coordinator_address, runtime.num_processes,
-                               runtime.process_id)
+                               runtime.process_id,
+                               heartbeat_timeout_seconds=runtime.peer_timeout_s)
 
 
 def _any_process_stopping(stopping: bool, runtime: RuntimeConfig) -> bool:

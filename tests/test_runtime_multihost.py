@@ -3,9 +3,13 @@ each with its own actor; every actor feeds both learners, process 0 publishes pa
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+
+import psutil
 
 from tests.test_runtime import ROOT
 
@@ -20,10 +24,10 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def test_two_learner_processes_average_gradients_and_share_actors(tmp_path):
+def _start_learners(tmp_path, updates: int, **runtime) -> list[subprocess.Popen]:
+    """Two learner processes (one actor each) of a CartPole run of `updates` updates."""
     coordinator, params, params_request = _free_ports(3)
     trajectory = _free_ports(1)[0]  # learner i binds trajectory + i
-    updates = 6
     processes = []
     for process_id in range(2):
         out = tmp_path / f"learner{process_id}"
@@ -37,12 +41,18 @@ def test_two_learner_processes_average_gradients_and_share_actors(tmp_path):
                         "trajectory_port": trajectory, "params_port": params,
                         "params_request_port": params_request, "num_processes": 2,
                         "process_id": process_id,
-                        "coordinator_address": f"127.0.0.1:{coordinator}"},
+                        "coordinator_address": f"127.0.0.1:{coordinator}", **runtime},
         }
         (out / "config.json").write_text(json.dumps(config))
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "tests.distributed_harness", str(out / "config.json"),
              str(out)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")))
+    return processes
+
+
+def test_two_learner_processes_average_gradients_and_share_actors(tmp_path):
+    updates = 6
+    processes = _start_learners(tmp_path, updates)
     try:
         for process in processes:
             assert process.wait(timeout=400) == 0
@@ -61,3 +71,35 @@ def test_two_learner_processes_average_gradients_and_share_actors(tmp_path):
     for i in range(2):  # both actors fed both learners
         lines = (tmp_path / f"learner{i}" / "updates.jsonl").read_text().splitlines()
         assert json.loads(lines[-1])["actors_seen"] == 2
+
+
+def _updates_written(path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_a_killed_learner_stops_its_peer_within_the_peer_timeout(tmp_path):
+    """kill -9 learner 1 mid-run: learner 0 must not wait in the collectives for ever; it
+    ends (with an error) once the peer has been silent for `peer_timeout_s`, and takes its
+    actor with it."""
+    peer_timeout_s = 10
+    processes = _start_learners(tmp_path, 100_000, peer_timeout_s=peer_timeout_s)
+    try:
+        deadline = time.monotonic() + 300
+        while _updates_written(tmp_path / "learner1" / "updates.jsonl") < 3:
+            assert time.monotonic() < deadline, "the two learners never trained together"
+            assert all(p.poll() is None for p in processes)
+            time.sleep(0.5)
+        survivor = psutil.Process(processes[0].pid)
+        actors = [c for c in survivor.children(recursive=True)]
+        processes[1].send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        returncode = processes[0].wait(timeout=peer_timeout_s + 90)
+        waited = time.monotonic() - killed_at
+        print(f"learner 0 ended {waited:.1f} s after its peer was killed, code {returncode}")
+        assert returncode != 0
+        gone, alive = psutil.wait_procs(actors, timeout=15)
+        assert alive == []
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
