@@ -90,14 +90,14 @@ def test_a_killed_learner_stops_its_peer_within_the_peer_timeout(tmp_path):
             assert all(p.poll() is None for p in processes)
             time.sleep(0.5)
         survivor = psutil.Process(processes[0].pid)
-        actors = [c for c in survivor.children(recursive=True)]
+        actors = survivor.children(recursive=True)
         processes[1].send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         returncode = processes[0].wait(timeout=peer_timeout_s + 90)
         waited = time.monotonic() - killed_at
         print(f"learner 0 ended {waited:.1f} s after its peer was killed, code {returncode}")
         assert returncode != 0
-        gone, alive = psutil.wait_procs(actors, timeout=15)
+        _, alive = psutil.wait_procs(actors, timeout=15)
         assert alive == []
     finally:
         for process in processes:
