@@ -46,6 +46,8 @@ def write_gif(path: str, frames: list[np.ndarray], fps: int = 10) -> None:
     if not frames:
         raise ValueError("write_gif needs at least one frame")
     height, width = frames[0].shape[:2]
+    if any(image.shape[:2] != (height, width) for image in frames):
+        raise ValueError("all GIF frames must have the same size")
     levels_rg, levels_b = np.arange(8) * 255 // 7, np.arange(4) * 255 // 3
     palette = np.stack(np.meshgrid(levels_rg, levels_rg, levels_b, indexing="ij"), -1)
     try:
@@ -55,8 +57,6 @@ def write_gif(path: str, frames: list[np.ndarray], fps: int = 10) -> None:
     if Image is not None:
         images = []
         for image in frames:
-            if image.shape[:2] != (height, width):
-                raise ValueError("all GIF frames must have the same size")
             indexed = Image.fromarray(_palette_index(image).astype(np.uint8), mode="P")
             indexed.putpalette(palette.reshape(-1).astype(np.uint8).tobytes())
             images.append(indexed)
@@ -69,8 +69,6 @@ def write_gif(path: str, frames: list[np.ndarray], fps: int = 10) -> None:
         out.write(b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00")  # loop forever
         delay = max(1, round(100 / fps))
         for image in frames:
-            if image.shape[:2] != (height, width):
-                raise ValueError("all GIF frames must have the same size")
             index = _palette_index(image)
             out.write(b"\x21\xf9\x04\x04" + _u16(delay) + b"\x00\x00")
             out.write(b"\x2c" + _u16(0) + _u16(0) + _u16(width) + _u16(height) + b"\x00")

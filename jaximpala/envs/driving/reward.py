@@ -108,8 +108,7 @@ def violations(raw: dict[str, np.ndarray], in_spell: np.ndarray
       `[N, len(SPELL_VIOLATIONS)]` spell flags.
     """
     now = np.stack([raw[name] > 0.0 for name in SPELL_VIOLATIONS], axis=1)
-    onsets = now & ~in_spell
-    counts = {name: (raw[name] > 0.0).astype(np.float64) for name in VIOLATIONS}
-    for column, name in enumerate(SPELL_VIOLATIONS):
-        counts[name] = onsets[:, column].astype(np.float64)
+    onsets = dict(zip(SPELL_VIOLATIONS, (now & ~in_spell).T, strict=True))
+    counts = {name: onsets.get(name, raw[name] > 0.0).astype(np.float64)
+              for name in VIOLATIONS}
     return counts, now
