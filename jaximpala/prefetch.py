@@ -6,7 +6,10 @@ Two threads, joined by bounded queues, so the update never waits when actors kee
   the run's `TrajectoryCodec`, counts rejections by reason (logging each reason at most once
   a minute) and puts whole trajectories on a queue of at most `queue_size`. When that queue
   is full it stops reading the trajectory socket: the socket's high-water mark fills and the
-  actors' sends block (backpressure), so memory stays bounded.
+  actors' sends block (backpressure), so memory stays bounded. It also watches the
+  trajectory socket's connections: libzmq drops a connection whose frame exceeds the
+  socket's `maxmsgsize` before any byte reaches the codec, so such a message can only be
+  counted as a dropped connection (`disconnects`, logged once a minute), like a dead actor.
 - `Batcher` takes `B / N` trajectories, drops those older than `max_policy_lag` updates,
   concatenates them to a `[T, B]` batch, shards it over the local devices and `device_put`s
   it, keeping up to `prefetch_depth` batches ready ahead of the update.
@@ -26,6 +29,7 @@ import jax
 import numpy as np
 import zmq
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from zmq.utils.monitor import recv_monitor_message
 
 from jaximpala.learner import AXIS
 from jaximpala.trajectory import Trajectory, concatenate_batch, shard_batch
@@ -82,6 +86,8 @@ class Receiver(threading.Thread):
         self.bytes_received = 0
         self.received = 0
         self.actor_ids: set[int] = set()  # every actor a trajectory came from
+        self.disconnects = 0  # trajectory connections dropped: dead actor or oversized frame
+        self._last_disconnect_log = -np.inf
         self._sockets = (trajectory_socket, report_socket)
         self._on_report = on_report
         self._stop_event = threading.Event()
@@ -91,16 +97,21 @@ class Receiver(threading.Thread):
         self._stop_event.set()
 
     def run(self):
+        monitor = self._sockets[0].get_monitor_socket(zmq.EVENT_DISCONNECTED)
         try:
-            self._run()
+            self._run(monitor)
         except BaseException as error:  # surfaced to the training loop, never swallowed
             self.error = error
             raise
+        finally:
+            self._sockets[0].disable_monitor()
+            monitor.close(linger=0)
 
-    def _run(self):
+    def _run(self, monitor: zmq.Socket):
         trajectory_socket, report_socket = self._sockets
         poller = zmq.Poller()
         poller.register(report_socket, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
         reading_trajectories = False
         while not self._stop_event.is_set():
             # Only read trajectories when there is room: otherwise the socket fills up and
@@ -117,6 +128,8 @@ class Receiver(threading.Thread):
                 self._receive_trajectory(trajectory_socket)
             if report_socket in ready:
                 self._receive_report(report_socket)
+            if monitor in ready:
+                self._count_disconnect(monitor)
 
     def _receive_trajectory(self, sock: zmq.Socket):
         frames = sock.recv_multipart(copy=False)
@@ -130,6 +143,18 @@ class Receiver(threading.Thread):
         self.received += 1
         self.actor_ids.add(meta["actor_id"])
         self.trajectories.put_nowait(Received(trajectory, meta, nbytes))
+
+    def _count_disconnect(self, monitor: zmq.Socket):
+        event = recv_monitor_message(monitor)
+        if event["event"] != zmq.EVENT_DISCONNECTED:
+            return
+        self.disconnects += 1
+        now = time.monotonic()
+        if now - self._last_disconnect_log >= 60.0:
+            self._last_disconnect_log = now
+            LOG.warning("a trajectory connection dropped (%d so far): an actor died, or sent "
+                        "a frame over maxmsgsize=%d bytes, which libzmq discards unread",
+                        self.disconnects, self._sockets[0].maxmsgsize)
 
     def _receive_report(self, sock: zmq.Socket):
         frames = sock.recv_multipart(copy=False)

@@ -461,6 +461,7 @@ def _loop(learner: Learner, algo: AlgoConfig, runtime: RuntimeConfig, updates: i
             "dropped_stale": batcher.dropped_stale,
             "actor_restarts": supervisor.restarts,
             "actors_seen": len(receiver.actor_ids),
+            "trajectory_disconnects": receiver.disconnects,
             "bytes_received_per_s": (receiver.bytes_received - last_bytes) / (now - last_tick),
             **{f"rejected_{k}": v for k, v in receiver.rejections.snapshot().items()},
         })

@@ -92,6 +92,19 @@ def test_bad_messages_are_counted_by_reason_and_good_ones_pass(pipe):
     assert receiver.bytes_received > received.nbytes
 
 
+def test_a_frame_over_maxmsgsize_is_counted_as_a_dropped_connection(pipe, caplog):
+    # libzmq cuts such a frame off unread, so the codec never sees it: the receiver counts
+    # the dropped connection instead, and the reconnected actor's next message still lands.
+    codec, receiver, push, _, rng = pipe
+    push.send(b"\0" * (codec.spec.max_message_bytes + 1))
+    _wait_for(lambda: receiver.disconnects == 1)
+    assert "maxmsgsize" in caplog.text
+    push.send_multipart(codec.encode(_trajectory(rng), _meta()))
+    _wait_for(lambda: receiver.received == 1)
+    assert receiver.rejections.snapshot() == {}
+    assert receiver.disconnects == 1
+
+
 def test_rejections_are_logged_once_per_reason_per_interval(caplog):
     counter = RejectionCounter(interval_s=60.0)
     for _ in range(5):
