@@ -23,7 +23,7 @@ keys="${JAXIMPALA_KEYS:-$HOME/.jaximpala/keys}"
 # Actors: leave a few cores to the learner's input pipeline.
 actors=$((SLURM_CPUS_PER_TASK - 4))
 
-srun jaximpala train --config configs/driving_impala.yaml \
+srun jaximpala train --config configs/driving_appo.yaml \
     runtime.mode=distributed \
     runtime.num_actors="$actors" \
     runtime.host=0.0.0.0 \

@@ -1,4 +1,4 @@
-"""Learning rate x entropy bonus grid for IMPALA on the driving task, 3 seeds per point.
+"""Learning rate x entropy bonus grid for the default driving config (APPO), 3 seeds per point.
 
     python experiments/sweep_driving_lr_entropy.py --parallel 2 total_env_steps=300000
     python experiments/sweep_driving_lr_entropy.py --print        # commands for a cluster
@@ -18,5 +18,5 @@ AXES = {
 }
 
 if __name__ == "__main__":
-    sys.exit(main(None, name="driving_lr_entropy", config="configs/driving_impala.yaml",
+    sys.exit(main(None, name="driving_lr_entropy", config="configs/driving_appo.yaml",
                   axes=AXES, description=__doc__.splitlines()[0]))

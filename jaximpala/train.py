@@ -25,7 +25,7 @@ from jaximpala.config import to_dict as config_to_dict
 from jaximpala.runs import SOURCE_ROOT, default_run_dir, prepare_run_dir, read_run_config
 
 CONFIG_DIR = SOURCE_ROOT / "configs"
-DEFAULT_CONFIG = "driving_impala"
+DEFAULT_CONFIG = "driving_appo"
 CHECKPOINT_DIR = "checkpoints"
 
 

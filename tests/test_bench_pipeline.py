@@ -16,14 +16,14 @@ def test_without_a_config_the_env_defaults_and_default_network_are_measured():
 
 
 def test_a_config_brings_its_env_kwargs_and_network_but_not_its_num_envs():
-    env, network = _env_and_network(_args(config="configs/driving_impala.yaml"))
+    env, network = _env_and_network(_args(config="configs/driving_appo.yaml"))
     assert env.id == "jaximpala/Driving-easy-v0" and env.num_envs == 2
     assert env.kwargs["camera"] is False
     assert tuple(network.torso_sizes) == (128,)
 
 
 def test_messages_have_the_configs_observation_keys():
-    names = _example_arrays(_args(config="configs/driving_impala.yaml"))
+    names = _example_arrays(_args(config="configs/driving_appo.yaml"))
     assert not any("camera" in name for name in names)
     assert any("lidar" in name for name in names)
     default = _example_arrays(_args())

@@ -18,13 +18,13 @@ def test_grid_is_the_cartesian_product():
 
 
 def test_sweep_commands_are_valid_train_commands_with_distinct_run_dirs():
-    commands = sweep_commands("lr", "configs/driving_impala.yaml",
+    commands = sweep_commands("lr", "configs/driving_appo.yaml",
                               {"algo.learning_rate": [1e-4, 1e-3]}, seeds=range(3),
                               overrides=["total_env_steps=1000"])
     assert len(commands) == 6
     run_dirs = set()
     for command in commands:
-        assert command[:4] == ["jaximpala", "train", "--config", "configs/driving_impala.yaml"]
+        assert command[:4] == ["jaximpala", "train", "--config", "configs/driving_appo.yaml"]
         config = load_config(ROOT / command[3], command[4:])
         assert config.logging.group == "lr" and config.total_env_steps == 1000
         run_dirs.add(config.run_dir)
@@ -44,5 +44,5 @@ def test_wandb_sweep_parameters_are_config_keys():
     sweep = yaml.safe_load((ROOT / "experiments" / "wandb_sweep_driving.yaml").read_text())
     fixed = [a for a in sweep["command"] if "=" in a]
     for values in grid({k: v["values"] for k, v in sweep["parameters"].items()})[:3]:
-        load_config(ROOT / "configs" / "driving_impala.yaml",
+        load_config(ROOT / "configs" / "driving_appo.yaml",
                     [*fixed, *(f"{k}={v}" for k, v in values.items())])

@@ -13,7 +13,7 @@
    goes (the learner shares the same cores as the actors).
 
 The env and network are `--env`'s defaults (the full observation: camera + LiDAR + state,
-CNN encoder), or those of a run config with `--config` (e.g. `configs/driving_impala.yaml`,
+CNN encoder), or those of a run config with `--config` (e.g. `configs/driving_appo.yaml`,
 the default job: camera off, MLP encoder), so the figures are those of the run you launch.
 """
 
