@@ -1,9 +1,10 @@
 """Plot learning curves of runs: `jaximpala plot RUN_DIR... [--metric NAME ...] [--out PNG]`.
 
 Reads each run's `metrics.jsonl` (no W&B needed). Runs whose resolved configs differ only in
-`seed` (and `run_dir`, `logging`) are one group: its curve is the mean over seeds with a 95%
-confidence band of the mean (normal approximation, mean +- 1.96 std / sqrt(n)), drawn on the
-env steps all its runs reached. Groups are labelled by the config keys that tell them apart.
+`seed` (and `run_dir`, `logging`, `checkpoint`) are one group: its curve is the mean over
+seeds with a 95% confidence band of the mean (normal approximation, mean +- 1.96 std /
+sqrt(n)), drawn on the env steps all its runs reached. Groups are labelled by the config
+keys that tell them apart.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import numpy as np
 
 DEFAULT_METRICS = ("episode_return", "success_rate")
-IGNORED_KEYS = ("seed", "run_dir", "logging.")
+IGNORED_KEYS = ("seed", "run_dir", "logging.", "checkpoint.")  # none changes learning
 
 
 def add_arguments(parser) -> None:
@@ -72,7 +73,8 @@ def _flat(data: dict, prefix: str = "") -> dict:
 
 
 def group_runs(run_dirs: list[pathlib.Path]) -> dict[str, list[pathlib.Path]]:
-    """Runs grouped by config (seed, run_dir and logging ignored), labelled by differences."""
+    """Runs grouped by config (seed, run_dir, logging, checkpoint ignored), labelled by
+    the keys that differ."""
     import yaml
 
     flats = {d: {k: v for k, v in _flat(yaml.safe_load((d / "config.yaml").read_text())

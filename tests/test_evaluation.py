@@ -6,6 +6,7 @@ import pathlib
 import jax
 import numpy as np
 import pytest
+import yaml
 
 from jaximpala.cli import main
 from jaximpala.config import load_config
@@ -134,13 +135,15 @@ def test_render_writes_a_gif_with_the_overlay(driving_run, tmp_path, capsys):
 
 
 def test_plot_draws_mean_and_band_across_seeds(driving_run, tmp_path, capsys):
-    # Two seeds of one config: one group, n=2, whose mean is the mean of the two curves.
+    # Two seeds of one config, checkpointed at different intervals (which changes nothing
+    # learned): one group, n=2, whose mean is the mean of the two curves.
     runs = []
+    config = yaml.safe_load((driving_run / "config.yaml").read_text())
     for seed in (0, 1):
         run_dir = tmp_path / f"s{seed}"
         run_dir.mkdir()
-        (run_dir / "config.yaml").write_text(
-            (driving_run / "config.yaml").read_text().replace("seed: 0", f"seed: {seed}"))
+        config["seed"], config["checkpoint"]["every_updates"] = seed, 10 + seed
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
         (run_dir / "metrics.jsonl").write_text("".join(
             json.dumps({"update": u, "env_steps": 100 * u, "episode_return": seed + u}) + "\n"
             for u in range(1, 11)))
