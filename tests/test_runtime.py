@@ -38,7 +38,8 @@ NETWORK = {"cnn_channels": [4], "cnn_kernels": [4], "cnn_strides": [4],
 INLINE_KEYS = {"update", "env_steps", "episodes", "update_seconds", "env_step_seconds",
                "inference_seconds", "loss"}
 PIPELINE_KEYS = {"queue_depth", "data_wait_seconds", "policy_lag_mean", "policy_lag_max",
-                 "dropped_stale", "actor_restarts", "bytes_received_per_s"}
+                 "dropped_stale", "actor_restarts", "trajectory_disconnects",
+                 "bytes_received_per_s"}
 
 
 def _free_port() -> int:
@@ -139,6 +140,8 @@ def test_killed_and_stopped_actors_are_replaced_within_10_s(run):
               "a replacement for the stopped actor")
     print(f"both actors replaced after {time.monotonic() - start:.1f} s")
     _wait_for(lambda: run.last()["actor_restarts"] >= 2, 60, "restarts in the metrics")
+    # Both dead actors' trajectory connections were seen to drop.
+    _wait_for(lambda: run.last()["trajectory_disconnects"] >= 2, 60, "dropped connections")
     # Training went on (the third actor kept feeding it), and nothing the dead actors had
     # half-sent was taken for a message.
     run.wait_updates(before + 3, timeout=60)
