@@ -106,18 +106,32 @@ def evaluate(env: gym.vector.VectorEnv, policy: Policy, episodes: int, seed: int
     return summarise(run_episodes(env, policy, episodes, seed))
 
 
-def evaluate_agent(env_id: str, env_kwargs: dict, agent: Agent, params: Any, *,
-                   episodes: int, seed: int, num_envs: int, greedy: bool,
-                   key: jax.Array) -> dict[str, float]:
-    """`evaluate` of `agent` with `params` on fresh envs of `env_id`."""
+def evaluate_on(env_id: str, env_kwargs: dict, make_policy: Callable[[Any], Policy], *,
+                episodes: int, seed: int, num_envs: int) -> dict[str, float]:
+    """`evaluate` of `make_policy(env)` on fresh vector envs of `env_id`, closed after."""
     from jaximpala.inline import make_vector_env
 
     env = make_vector_env(env_id, min(num_envs, episodes), env_kwargs)
     try:
-        return evaluate(env, agent_policy(agent, params, greedy=greedy, key=key), episodes,
-                        seed)
+        return evaluate(env, make_policy(env), episodes, seed)
     finally:
         env.close()
+
+
+def evaluate_agent(env_id: str, env_kwargs: dict, agent: Agent, params: Any, *,
+                   episodes: int, seed: int, num_envs: int, greedy: bool,
+                   key: jax.Array) -> dict[str, float]:
+    """`evaluate` of `agent` with `params` on fresh envs of `env_id`."""
+    return evaluate_on(env_id, env_kwargs,
+                       lambda env: agent_policy(agent, params, greedy=greedy, key=key),
+                       episodes=episodes, seed=seed, num_envs=num_envs)
+
+
+def evaluate_baseline(env_id: str, env_kwargs: dict, *, episodes: int, seed: int,
+                      num_envs: int) -> dict[str, float]:
+    """`evaluate` of the scripted driver on fresh envs of `env_id`."""
+    return evaluate_on(env_id, env_kwargs, baseline_policy, episodes=episodes, seed=seed,
+                       num_envs=num_envs)
 
 
 def restore_agent(run_dir: str | pathlib.Path, step: int | None = None):
@@ -168,17 +182,6 @@ def add_arguments(parser) -> None:
                              "env (its kwargs and reward weights) and the same scenarios")
 
 
-def _evaluate_baseline(env_id: str, env_kwargs: dict, episodes: int, seed: int,
-                       num_envs: int) -> dict[str, float]:
-    from jaximpala.inline import make_vector_env
-
-    env = make_vector_env(env_id, min(num_envs, episodes), env_kwargs)
-    try:
-        return evaluate(env, baseline_policy(env), episodes, seed)
-    finally:
-        env.close()
-
-
 def run(args) -> int:
     """Prints a JSON summary: greedy and sampling evaluation (or the baseline's), and with
     `--with-baseline` the baseline's on the run's env and scenarios beside them."""
@@ -196,8 +199,9 @@ def run(args) -> int:
             episodes = args.episodes or defaults.episodes
             seed = defaults.seed if args.seed is None else args.seed
             result = {"policy": "baseline", "env": args.env, "episodes": episodes,
-                      "seed": seed, "baseline": _evaluate_baseline(
-                          args.env, {}, episodes, seed, args.num_envs)}
+                      "seed": seed, "baseline": evaluate_baseline(
+                          args.env, {}, episodes=episodes, seed=seed,
+                          num_envs=args.num_envs)}
         else:
             config, agent, params, step = restore_agent(run_dir, step)
             episodes = args.episodes or config.eval.episodes
@@ -210,8 +214,9 @@ def run(args) -> int:
                     seed=seed, num_envs=args.num_envs, greedy=greedy,
                     key=jax.random.key(seed))
             if args.with_baseline:
-                result["baseline"] = _evaluate_baseline(
-                    config.env.id, config.env.kwargs, episodes, seed, args.num_envs)
+                result["baseline"] = evaluate_baseline(
+                    config.env.id, config.env.kwargs, episodes=episodes, seed=seed,
+                    num_envs=args.num_envs)
     except (FileNotFoundError, ValueError) as error:
         print(f"jaximpala eval: error: {error}", file=sys.stderr)
         return 2

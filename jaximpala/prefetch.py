@@ -42,22 +42,29 @@ POLL_MS = 100
 
 
 class RejectionCounter:
-    """Counts rejected messages by reason; logs each reason at most once per `interval_s`."""
+    """Counts events by reason; logs each reason at most once per `interval_s`.
 
-    def __init__(self, interval_s: float = 60.0):
+    `add` counts a rejected message; `count` any other event (`what` names it in the log).
+    """
+
+    def __init__(self, interval_s: float = 60.0, what: str = "rejected a message"):
         self.counts: collections.Counter[str] = collections.Counter()
         self._interval_s = interval_s
+        self._what = what
         self._last_logged: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def add(self, error: RejectedMessage) -> None:
+        self.count(error.reason, str(error))
+
+    def count(self, reason: str, detail: str) -> None:
         now = time.monotonic()
         with self._lock:
-            self.counts[error.reason] += 1
-            if now - self._last_logged.get(error.reason, -np.inf) >= self._interval_s:
-                self._last_logged[error.reason] = now
-                LOG.warning("rejected a message (%s so far for this reason): %s",
-                            self.counts[error.reason], error)
+            self.counts[reason] += 1
+            if now - self._last_logged.get(reason, -np.inf) >= self._interval_s:
+                self._last_logged[reason] = now
+                LOG.warning("%s (%s so far for this reason): %s", self._what,
+                            self.counts[reason], detail)
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -86,8 +93,8 @@ class Receiver(threading.Thread):
         self.bytes_received = 0
         self.received = 0
         self.actor_ids: set[int] = set()  # every actor a trajectory came from
-        self.disconnects = 0  # trajectory connections dropped: dead actor or oversized frame
-        self._last_disconnect_log = -np.inf
+        # Trajectory connections dropped: a dead actor or a frame over maxmsgsize.
+        self.dropped_connections = RejectionCounter(what="a trajectory connection dropped")
         self._sockets = (trajectory_socket, report_socket)
         self._on_report = on_report
         self._stop_event = threading.Event()
@@ -144,17 +151,15 @@ class Receiver(threading.Thread):
         self.actor_ids.add(meta["actor_id"])
         self.trajectories.put_nowait(Received(trajectory, meta, nbytes))
 
+    @property
+    def disconnects(self) -> int:
+        return self.dropped_connections.snapshot().get("disconnected", 0)
+
     def _count_disconnect(self, monitor: zmq.Socket):
-        event = recv_monitor_message(monitor)
-        if event["event"] != zmq.EVENT_DISCONNECTED:
-            return
-        self.disconnects += 1
-        now = time.monotonic()
-        if now - self._last_disconnect_log >= 60.0:
-            self._last_disconnect_log = now
-            LOG.warning("a trajectory connection dropped (%d so far): an actor died, or sent "
-                        "a frame over maxmsgsize=%d bytes, which libzmq discards unread",
-                        self.disconnects, self._sockets[0].maxmsgsize)
+        if recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED:
+            self.dropped_connections.count(
+                "disconnected", f"an actor died, or sent a frame over maxmsgsize="
+                f"{self._sockets[0].maxmsgsize} bytes, which libzmq discards unread")
 
     def _receive_report(self, sock: zmq.Socket):
         frames = sock.recv_multipart(copy=False)

@@ -32,10 +32,9 @@ class EpisodeTracker:
 
     Reported as `episode/<key>`: reward terms and counts (keys starting with `reward/` or
     `sum/`) are summed, other numbers are averaged over the episode's steps (e.g. `speed`),
-    bools are or-ed
-    (e.g. `collision`): that is how per-term rewards and outcomes reach the logs. The env's
-    own running `episode_return` / `episode_length`, if any, are skipped: the tracker
-    counts those itself.
+    bools are or-ed (e.g. `collision`): that is how per-term rewards and outcomes reach the
+    logs. The env's own running `episode_return` / `episode_length`, if any, are skipped:
+    the tracker counts those itself.
     """
 
     num_envs: int

@@ -16,8 +16,7 @@ import pytest
 
 from jaximpala.cli import main
 from jaximpala.config import load_config
-from jaximpala.evaluation import baseline_policy, evaluate
-from jaximpala.inline import make_vector_env
+from jaximpala.evaluation import evaluate_baseline
 
 SUCCESS_FLOOR = 0.5
 COLLISION_CEILING = 0.45
@@ -31,11 +30,9 @@ def test_the_default_config_learns_to_drive_on_easy(tmp_path, capsys):
                  "logging.wandb_mode=disabled", "eval.video_steps=0"]) == 0
     learned = json.loads(capsys.readouterr().out.strip().splitlines()[-2])["eval"]
     config = load_config(run_dir / "config.yaml")
-    env = make_vector_env(config.env.id, config.eval.num_envs, config.env.kwargs)
-    try:
-        baseline = evaluate(env, baseline_policy(env), config.eval.episodes, config.eval.seed)
-    finally:
-        env.close()
+    baseline = evaluate_baseline(config.env.id, config.env.kwargs,
+                                 episodes=config.eval.episodes, seed=config.eval.seed,
+                                 num_envs=config.eval.num_envs)
     print(f"learned: success {learned['success_rate']:.2f}, collisions "
           f"{learned['collision_rate']:.2f}; baseline: success {baseline['success_rate']:.2f}, "
           f"collisions {baseline['collision_rate']:.2f}")
