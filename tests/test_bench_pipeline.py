@@ -2,7 +2,7 @@
 
 import argparse
 
-from jaximpala.bench.pipeline import _env_and_network, _example_arrays
+from jaximpala.bench.pipeline import _env_and_network, _example_arrays, measure_raw_simulator
 
 
 def _args(**overrides):
@@ -28,3 +28,14 @@ def test_messages_have_the_configs_observation_keys():
     assert any("lidar" in name for name in names)
     default = _example_arrays(_args())
     assert any("camera" in name for name in default)
+
+
+def test_the_driving_random_policy_resets_like_an_actor_and_uniform_samples_barely_do():
+    # Why the actor-overhead ratio is judged against the driving policy on this env: the
+    # raw side's cost depends on its reset rate.
+    args = _args(config="configs/driving_appo.yaml", num_envs=16, actors=1, seconds=1.5)
+    uniform_rate, uniform_episodes = measure_raw_simulator(args, "uniform")
+    driving_rate, driving_episodes = measure_raw_simulator(args, "driving")
+    assert uniform_rate > 0 and driving_rate > 0
+    assert driving_episodes > 5.0  # an episode per < 200 frames, as an untrained actor's
+    assert uniform_episodes < driving_episodes / 10

@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also print the top functions of N=64 steps, camera on and off")
 
 
-def _random_actions(num_envs: int, seed: int) -> list[dict]:
+def random_driving_actions(num_envs: int, seed: int) -> list[dict]:
     """32 batched actions of a random steering/throttle policy (cycled by the benchmark)."""
     import numpy as np
 
@@ -87,7 +87,7 @@ def _started_env(num_envs: int, camera: bool, seed: int):
 
     env = DrivingVectorEnv(num_envs=num_envs, camera=camera)
     env.reset(seed=seed)
-    actions = _random_actions(num_envs, seed)
+    actions = random_driving_actions(num_envs, seed)
     for action in actions[:5]:
         env.step(action)
     return env, actions
