@@ -1,7 +1,7 @@
 """End to end: `jaximpala train` on the default driving config learns to drive (slow).
 
 Trains the default config (`configs/driving_appo.yaml`) as the README's first command does
-(`easy` preset, APPO with an LSTM core, inline, 2M env steps; ~10-17 minutes on 2 cores),
+(`easy` preset, APPO with an LSTM core, inline, 2M env steps; ~9-17 minutes on 2 cores),
 then compares the end-of-training evaluation with the scripted baseline driver on the same
 32 held-out scenarios. The floor is what the config reaches today with a margin
 (2026-11-21, seeds 0, 1, 2: success 0.91 / 0.91 / 1.0, collisions 0.09 / 0.06 / 0.0; the
