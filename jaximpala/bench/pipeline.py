@@ -17,7 +17,8 @@
 
 The env and network are `--env`'s defaults (the full observation: camera + LiDAR + state,
 CNN encoder), or those of a run config with `--config` (e.g. `configs/driving_appo.yaml`,
-the default job: camera off, MLP encoder), so the figures are those of the run you launch.
+the default job: camera off, MLP encoder, LSTM core), so the figures are those of the run
+you launch.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from typing import NamedTuple
 
 TARGETS = {"memcpy_fraction": 0.3, "vs_redis": 3.0, "actor_efficiency": 0.8}
 QUEUED = 4  # messages either design may have in flight (ZeroMQ: high-water marks)
@@ -251,6 +253,13 @@ def bench_transport(args) -> dict:
 RAW_POLICIES = ("uniform", "driving")
 
 
+class RawRate(NamedTuple):
+    """Random-action simulator throughput and how often its episodes end."""
+
+    frames_per_s: float
+    episodes_per_1k_frames: float
+
+
 def _random_actions(env, policy: str) -> list:
     """32 batched actions to cycle through. `uniform`: the action space's own samples (on
     the driving env a random gear and brake mostly keep the car parked, so episodes almost
@@ -282,14 +291,14 @@ def _random_steps(env, policy: str, seconds: float, results) -> None:
         _, _, terminated, truncated, _ = env.step(actions[steps % len(actions)])
         episodes += int((terminated | truncated).sum())
         steps += 1
-    results.put((steps * num_envs / (time.perf_counter() - start),
-                 1000.0 * episodes / (steps * num_envs)))
+    results.put(RawRate(steps * num_envs / (time.perf_counter() - start),
+                        1000.0 * episodes / (steps * num_envs)))
     env.close()
 
 
-def measure_raw_simulator(args, policy: str) -> tuple[float, float]:
-    """(summed frames/s, episodes per 1,000 frames) of A concurrent processes stepping the
-    env with `policy`'s random actions."""
+def measure_raw_simulator(args, policy: str) -> RawRate:
+    """Summed frames/s and mean episodes per 1,000 frames of A concurrent processes stepping
+    the env with `policy`'s random actions."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     processes = [context.Process(target=_random_steps,
@@ -301,7 +310,8 @@ def measure_raw_simulator(args, policy: str) -> tuple[float, float]:
     rates = [results.get(timeout=600) for _ in processes]
     for process in processes:
         process.join()
-    return sum(r for r, _ in rates), sum(e for _, e in rates) / len(rates)
+    return RawRate(sum(r.frames_per_s for r in rates),
+                   sum(r.episodes_per_1k_frames for r in rates) / len(rates))
 
 
 def measure_actors(args) -> tuple[float, float]:
@@ -364,16 +374,20 @@ def bench_actors(args) -> dict:
     policy whose episodes per frame are nearest the actors', so that it measures what
     acting and streaming cost, not a difference between workloads. Both are reported.
     """
+    from jaximpala.envs.driving.registration import ENV_IDS as DRIVING_ENV_IDS
+
     env = _env_and_network(args)[0]
-    policies = RAW_POLICIES if env.id.startswith("jaximpala/Driving") else ("uniform",)
+    policies = RAW_POLICIES if env.id in DRIVING_ENV_IDS else ("uniform",)
     # Each raw figure is taken before and after the actors run and averaged, so a change
     # of background load during the run biases neither side.
     before = {policy: measure_raw_simulator(args, policy) for policy in policies}
     arriving, arriving_episodes = measure_actors(args)
     after = {policy: measure_raw_simulator(args, policy) for policy in policies}
-    raw = {policy: {"frames_per_s": (before[policy][0] + after[policy][0]) / 2,
-                    "before_after": [before[policy][0], after[policy][0]],
-                    "episodes_per_1k_frames": (before[policy][1] + after[policy][1]) / 2}
+    raw = {policy: {"frames_per_s": (before[policy].frames_per_s
+                                     + after[policy].frames_per_s) / 2,
+                    "before_after": [before[policy].frames_per_s, after[policy].frames_per_s],
+                    "episodes_per_1k_frames": (before[policy].episodes_per_1k_frames
+                                               + after[policy].episodes_per_1k_frames) / 2}
            for policy in policies}
     nearest = min(policies, key=lambda policy: abs(
         raw[policy]["episodes_per_1k_frames"] - arriving_episodes))
