@@ -110,3 +110,15 @@ def test_scan_nearest_equals_a_scan_of_the_nearest_objects():
                              0.3, sensor_range, noise, 100.0)
     np.testing.assert_array_equal(got, expected)
     assert (got < 0.5).any()  # some rays hit something
+
+
+def test_rotated_ray_directions_match_the_trigonometry_of_the_summed_angle():
+    heading = np.random.default_rng(0).uniform(-np.pi, np.pi, 50)
+    cos_ray, sin_ray = lidar._ray_directions(heading, 64)
+    angles = heading[:, None] + lidar.ray_angles(64)
+    np.testing.assert_allclose(cos_ray, np.cos(angles), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(sin_ray, np.sin(angles), rtol=0, atol=1e-15)
+    # one env alone gets the very same numbers as inside a batch
+    alone = lidar._ray_directions(heading[7:8], 64)
+    np.testing.assert_array_equal(alone[0][0], cos_ray[7])
+    np.testing.assert_array_equal(alone[1][0], sin_ray[7])

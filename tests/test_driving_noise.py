@@ -36,3 +36,13 @@ def test_step_noise_rows_draw_the_same_numbers_as_the_full_batch():
     full = step_noise.uniform(7, 5)
     np.testing.assert_array_equal(step_noise.uniform(7, 5, rows=np.array([2, 0, 2])),
                                   full[[2, 0, 2]])
+
+
+def test_normal_is_batch_independent_and_gaussian_in_its_quantiles():
+    keys, steps = np.arange(3000, dtype=np.uint64), np.arange(3000) % 7
+    z = noise.normal(keys, steps, 5, 65)  # odd size: the last pair's sine is dropped
+    for rows in ([0], [17, 4], list(range(5, 38))):  # lengths hitting SIMD tails
+        np.testing.assert_array_equal(noise.normal(keys[rows], steps[rows], 5, 65), z[rows])
+    assert np.abs(z).max() < 5.8  # 24-bit uniforms bound the radius
+    for q, expected in ((1.0, 0.3173), (1.96, 0.05), (3.0, 0.0027)):
+        assert abs((np.abs(z) > q).mean() - expected) < 0.1 * expected + 2e-4

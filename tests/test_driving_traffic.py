@@ -94,3 +94,17 @@ def test_far_vehicles_respawn_around_the_ego():
     assert moved.speed[0, 0] == 10.0 * (0.7 + 0.3 * u[2])
     assert moved.cooldown[0, 0] == traffic.LANE_CHANGE_COOLDOWN
     assert moved.s[0, 1] == pytest.approx(1.0)  # the near one just drove 1 m
+
+
+def test_heading_cos_sin_match_cos_and_sin_of_the_heading():
+    rng = np.random.default_rng(0)
+    n, m = 8, 12
+    t = traffic.Traffic(**{f: np.zeros((n, m)) for f in traffic.TRAFFIC_FIELDS})
+    t.lane, t.d = rng.integers(0, 3, (n, m)), rng.uniform(-6.0, 6.0, (n, m))
+    t.speed = rng.uniform(-1.0, 30.0, (n, m))
+    num_lanes, lane_width = rng.integers(1, 4, n), rng.uniform(3.2, 3.8, n)
+    heading = t.heading(num_lanes, lane_width)
+    assert np.abs(heading).max() > 0.5  # lane changes at low speed: steep angles
+    cos, sin = t.heading_cos_sin(num_lanes, lane_width)
+    np.testing.assert_allclose(cos, np.cos(heading), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(sin, np.sin(heading), rtol=0, atol=1e-15)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from jaximpala.envs.driving.config import (
@@ -84,29 +85,6 @@ def generate(config: DrivingConfig, seeds: list[int] | np.ndarray) -> Scenario:
     return Scenario(**fields)
 
 
-class _Draws:
-    """`count` uniform doubles drawn from `rng` at once, handed out in order by `uniform` /
-    `random` with the values the same sequence of `rng.uniform` / `rng.random` calls would
-    return: numpy maps each 53-bit draw u to low + (high - low) * u, and these do the same.
-    One Generator call instead of one per quantity (their overhead dominates a scenario)."""
-
-    def __init__(self, rng: np.random.Generator, count: int):
-        self._u = rng.random(count)
-        self._next = 0
-
-    def random(self, size: int | None = None):
-        """Like rng.random(size): [size] floats, or one float when size is None."""
-        start = self._next
-        self._next += 1 if size is None else size
-        if self._next > self._u.size:
-            raise RuntimeError(f"drew {self._next} of {self._u.size} prepared numbers")
-        return self._u[start] if size is None else self._u[start: self._next]
-
-    def uniform(self, low: float, high: float, size: int | None = None):
-        """Like rng.uniform(low, high, size)."""
-        return low + (high - low) * self.random(size)
-
-
 @functools.lru_cache(maxsize=16)
 def _condition_cdf(probs: tuple[float, float, float]) -> np.ndarray:
     """Cumulative road-condition probabilities, normalised exactly as `Generator.choice`
@@ -116,91 +94,112 @@ def _condition_cdf(probs: tuple[float, float, float]) -> np.ndarray:
     return cdf
 
 
-@functools.lru_cache(maxsize=16)
-def _grid_s(size: int) -> np.ndarray:
-    """[G] arc length of each road grid sample (shared, read-only)."""
-    grid_s = np.arange(size) * GRID_STEP
-    grid_s.flags.writeable = False
-    return grid_s
+def _max_segments(size: int) -> int:
+    """Road segments drawn per scenario: enough 40 m (shortest) segments to cover the grid."""
+    return int(np.ceil(size * GRID_STEP / 40.0)) + 1
 
 
 def _generate_one(config: DrivingConfig, rng: np.random.Generator) -> dict:
-    """One scenario as a dict of scalars and 1-D arrays; draws in a fixed order from `rng`."""
+    """One scenario as a dict of scalars and 1-D arrays.
+
+    Python makes every `rng` call, in a fixed order (the order, the calls and so the scenario
+    of a seed are those of the array code this replaced, bit for bit); compiled kernels turn
+    the uniform doubles into the scenario. A uniform(low, high) quantity is
+    low + (high - low) * u of its double u, which is how numpy's `Generator.uniform` maps it.
+    """
     size = grid_size(config)
     noise_key = rng.integers(0, 2**63, dtype=np.uint64)
-    curvature, slope = _road_profile(config, rng, size)
+    road_u = rng.random(4 * _max_segments(size))
     num_lanes = int(rng.integers(config.num_lanes_min, config.num_lanes_max + 1))
-    draws = _Draws(rng, 7)
-    lane_width = draws.uniform(config.lane_width_min, config.lane_width_max)
-    speed_limit = draws.uniform(config.speed_limit_min, config.speed_limit_max)
+    # lane width, speed limit, condition, friction, roughness, sensor range, sensor noise
+    u = rng.random(7).tolist()
+    lane_width = _uniform(config.lane_width_min, config.lane_width_max, u[0])
+    speed_limit = _uniform(config.speed_limit_min, config.speed_limit_max, u[1])
     # = rng.choice(len(ROAD_CONDITIONS), p=condition_probs), without its argument checks
-    condition = int(_condition_cdf(config.condition_probs).searchsorted(draws.random(),
-                                                                       "right"))
-    friction = draws.uniform(*FRICTION_RANGES[ROAD_CONDITIONS[condition]])
-    roughness = draws.uniform(0.0, config.max_roughness)
-    sensor_range = draws.uniform(config.sensor_range_min, config.sensor_range_max)
-    sensor_noise = draws.uniform(0.0, config.max_sensor_noise)
+    condition = int(_condition_cdf(config.condition_probs).searchsorted(u[2], "right"))
+    friction = _uniform(*FRICTION_RANGES[ROAD_CONDITIONS[condition]], u[3])
     goal_s = EGO_START_S + config.route_length
-    crosswalk_s = _crosswalks(config, rng, goal_s)
-    solid = np.abs(curvature) > SOLID_CURVATURE
-    # Solid from the first grid point past cs - SOLID_BEFORE_CROSSWALK to the last one before
-    # cs + CROSSWALK_HALF_WIDTH (exclusive on both ends), found by bisection.
-    real = crosswalk_s[crosswalk_s < NO_CROSSWALK]
-    grid_s = _grid_s(size)
-    starts = grid_s.searchsorted(real - SOLID_BEFORE_CROSSWALK, "right")
-    stops = grid_s.searchsorted(real + CROSSWALK_HALF_WIDTH, "left")
-    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
-        solid[start:stop] = True
+    curvature, slope, solid = np.empty(size), np.empty(size), np.empty(size, np.bool_)
+    crosswalk_s = np.full(config.crosswalks_max, NO_CROSSWALK)
+    if config.crosswalks_max > 0:
+        count = int(rng.integers(1, config.crosswalks_max + 1))
+        crosswalk_u = rng.random(config.crosswalks_max)
+    else:
+        count, crosswalk_u = 0, np.empty(0)
+    # Crosswalks not right at the start (room to reach speed) nor at the goal; scaled for
+    # short routes.
+    route = config.route_length
+    crosswalk_range = (EGO_START_S + min(50.0, route / 4), goal_s - min(20.0, route / 10))
+    crosswalks = _road_kernel(road_u, config.max_curvature, config.max_slope, crosswalk_u,
+                              *crosswalk_range, count, curvature, slope, solid, crosswalk_s)
     ego_lane = int(rng.integers(0, num_lanes))
     ego_speed = rng.uniform(0.0, 0.6) * speed_limit
-    traffic = _traffic(config, rng, num_lanes, speed_limit, ego_lane)
-    pedestrians = _pedestrians(config, rng, crosswalk_s)
+    traffic = _traffic(config, rng, num_lanes, speed_limit)
+    pedestrians = _pedestrians(config, rng, crosswalk_s, crosswalks)
     return dict(
         noise_key=noise_key, curvature=curvature, slope=slope, solid=solid, num_lanes=num_lanes,
         lane_width=lane_width, speed_limit=speed_limit, condition=condition, friction=friction,
-        roughness=roughness, sensor_range=sensor_range, sensor_noise=sensor_noise, goal_s=goal_s,
+        roughness=_uniform(0.0, config.max_roughness, u[4]),
+        sensor_range=_uniform(config.sensor_range_min, config.sensor_range_max, u[5]),
+        sensor_noise=_uniform(0.0, config.max_sensor_noise, u[6]), goal_s=goal_s,
         crosswalk_s=crosswalk_s, ego_lane=ego_lane, ego_speed=ego_speed, traffic=traffic,
         pedestrians=pedestrians,
     )
 
 
-def _road_profile(config: DrivingConfig, rng: np.random.Generator, size: int):
-    """Piecewise-constant curvature and slope over the grid: straights and arcs of 40-120 m."""
-    max_segments = int(np.ceil(size * GRID_STEP / 40.0)) + 1
-    draws = _Draws(rng, 4 * max_segments)
-    lengths = draws.uniform(40.0, 120.0, max_segments)
-    is_straight = draws.random(max_segments) < 0.4
-    curvatures = np.where(
-        is_straight, 0.0, draws.uniform(-config.max_curvature, config.max_curvature, max_segments)
-    )
-    slopes = draws.uniform(-config.max_slope, config.max_slope, max_segments)
-    # The start is straight and flat so every episode begins in a calm state.
-    curvatures[0] = 0.0
-    slopes[0] = 0.0
-    ends = np.cumsum(lengths)
-    segment = np.searchsorted(ends, _grid_s(size), side="right")
-    return curvatures[segment], slopes[segment]
+def _uniform(low: float, high: float, u: float) -> float:
+    """The uniform(low, high) quantity of the double u in [0, 1)."""
+    return low + (high - low) * u
 
 
-def _crosswalks(config: DrivingConfig, rng: np.random.Generator, goal_s: float) -> np.ndarray:
-    """[C] crosswalk centres, sorted, at least 40 m apart; absent ones are NO_CROSSWALK."""
-    result = np.full(config.crosswalks_max, NO_CROSSWALK)
-    if config.crosswalks_max == 0:
-        return result
-    count = int(rng.integers(1, config.crosswalks_max + 1))
-    # Not right at the start (room to reach speed) nor at the goal; scaled for short routes.
-    route = config.route_length
-    low, high = EGO_START_S + min(50.0, route / 4), goal_s - min(20.0, route / 10)
-    candidates = np.sort(rng.uniform(low, high, config.crosswalks_max))
-    kept = []
-    for cs in candidates[:count]:
-        if not kept or cs - kept[-1] >= 40.0:
-            kept.append(cs)
-    result[: len(kept)] = kept
-    return result
+@numba.njit(cache=True)
+def _road_kernel(road_u, max_curvature, max_slope, crosswalk_u, crosswalk_low, crosswalk_high,
+                 count, curvature, slope, solid, crosswalk_s):
+    """The road of a scenario; returns how many crosswalks it has.
+
+    Geometry: straights and arcs of 40-120 m, piecewise-constant curvature and slope, from
+    road_u [4 S] (segment lengths, straight-or-arc, curvatures, slopes; S segments). The start
+    is straight and flat so every episode begins in a calm state.
+    Crosswalks: of `count` candidates (the first of the sorted uniform draws crosswalk_u [C]
+    over [crosswalk_low, crosswalk_high]), each kept at least 40 m past the last kept one;
+    written sorted into crosswalk_s [C] (already NO_CROSSWALK).
+    Lane dividers (solid [G]) are solid on sharp curves, and from 25 m before each crosswalk
+    to its far edge (exclusive). Outputs curvature, slope [G] float, solid [G] bool."""
+    segments = road_u.size // 4
+    ends = np.empty(segments)
+    curvatures, slopes = np.empty(segments), np.empty(segments)
+    total = 0.0
+    for k in range(segments):
+        total += 40.0 + (120.0 - 40.0) * road_u[k]
+        ends[k] = total
+        if road_u[segments + k] < 0.4:
+            curvatures[k] = 0.0
+        else:
+            curvatures[k] = -max_curvature + (max_curvature - -max_curvature) * road_u[
+                2 * segments + k]
+        slopes[k] = -max_slope + (max_slope - -max_slope) * road_u[3 * segments + k]
+    curvatures[0] = slopes[0] = 0.0
+    candidates = np.sort(crosswalk_low + (crosswalk_high - crosswalk_low) * crosswalk_u)
+    kept = 0
+    for c in range(count):
+        if kept == 0 or candidates[c] - crosswalk_s[kept - 1] >= 40.0:
+            crosswalk_s[kept] = candidates[c]
+            kept += 1
+    segment = 0
+    for g in range(curvature.size):
+        s = g * GRID_STEP
+        while ends[segment] <= s:  # the segment whose [start, end) holds s
+            segment += 1
+        curvature[g], slope[g] = curvatures[segment], slopes[segment]
+        solid[g] = abs(curvatures[segment]) > SOLID_CURVATURE
+        for c in range(kept):
+            cs = crosswalk_s[c]
+            if cs - SOLID_BEFORE_CROSSWALK < s < cs + CROSSWALK_HALF_WIDTH:
+                solid[g] = True
+    return kept
 
 
-def _traffic(config, rng, num_lanes: int, speed_limit: float, ego_lane: int) -> dict:
+def _traffic(config, rng, num_lanes: int, speed_limit: float) -> dict:
     """[M] arrays of initial traffic state and per-vehicle driver parameters.
 
     Vehicles start in free 12 m slots within [-60, +200] m of the ego; the slot next to the ego
@@ -209,25 +208,50 @@ def _traffic(config, rng, num_lanes: int, speed_limit: float, ego_lane: int) -> 
     count = num_traffic(config)
     lanes, offs, free_slots = _traffic_slots(num_lanes)
     chosen = rng.permutation(free_slots)[:count]
-    active = np.zeros(count, bool)
-    active[: len(chosen)] = True
-    s = np.full(count, FAR_AWAY)
-    lane = np.zeros(count, np.int64)
-    draws = _Draws(rng, len(chosen) + 11 * count)
-    s[: len(chosen)] = EGO_START_S + offs[chosen] + draws.uniform(-2.0, 2.0, len(chosen))
-    lane[: len(chosen)] = lanes[chosen]
-    is_truck = draws.random(count) < 0.1
-    length = np.where(is_truck, draws.uniform(8.0, 10.0, count), draws.uniform(4.0, 5.2, count))
-    width = np.where(is_truck, 2.4, draws.uniform(1.7, 2.0, count))
-    desired_speed = speed_limit * draws.uniform(0.75, 1.1, count)
-    speed = desired_speed * draws.uniform(0.6, 1.0, count)
-    return dict(
-        active=active, s=s, lane=lane, speed=speed * active,
-        length=length, width=width, desired_speed=desired_speed,
-        time_headway=draws.uniform(1.0, 2.0, count), max_accel=draws.uniform(1.0, 2.0, count),
-        comfort_decel=draws.uniform(1.5, 3.0, count), min_gap=draws.uniform(1.5, 3.0, count),
-        politeness=draws.uniform(0.0, 0.5, count),
-    )
+    u = rng.random(len(chosen) + 11 * count)
+    active, lane = np.zeros(count, np.bool_), np.zeros(count, np.int64)
+    values = np.empty((len(_TRAFFIC_VALUES), count))
+    _traffic_kernel(chosen, lanes, offs, u, speed_limit, active, lane, values)
+    fields = dict(zip(_TRAFFIC_VALUES, values, strict=True))
+    return dict(active=active, lane=lane, **fields)
+
+
+_TRAFFIC_VALUES = ("s", "speed", "length", "width", "desired_speed", "time_headway",
+                   "max_accel", "comfort_decel", "min_gap", "politeness")
+
+
+@numba.njit(cache=True)
+def _traffic_kernel(chosen, lanes, offs, u, speed_limit, active, lane, values):
+    """Kernel of `_traffic`: vehicle j < len(chosen) starts in slot chosen[j] ([S] lanes,
+    offs: each slot's lane and offset from the ego), the rest are inactive. u: the uniform
+    doubles, consumed in blocks: start jitter [len(chosen)], then [M] each of truck-or-car,
+    truck length, car length, car width, desired speed, speed, time headway, max accel,
+    comfort decel, min gap, politeness. Writes active, lane [M] and values [10, M] in
+    _TRAFFIC_VALUES order."""
+    c, m = chosen.size, active.size
+    for j in range(m):
+        b = c + j  # u[b + k * m]: vehicle j's number of block k
+        is_truck = u[b] < 0.1
+        if j < c:
+            active[j] = True
+            lane[j] = lanes[chosen[j]]
+            values[0, j] = EGO_START_S + offs[chosen[j]] + (-2.0 + (2.0 - -2.0) * u[j])
+        else:
+            values[0, j] = FAR_AWAY
+        if is_truck:
+            values[2, j] = 8.0 + (10.0 - 8.0) * u[b + 1 * m]
+            values[3, j] = 2.4
+        else:
+            values[2, j] = 4.0 + (5.2 - 4.0) * u[b + 2 * m]
+            values[3, j] = 1.7 + (2.0 - 1.7) * u[b + 3 * m]
+        desired = speed_limit * (0.75 + (1.1 - 0.75) * u[b + 4 * m])
+        values[4, j] = desired
+        values[1, j] = desired * (0.6 + (1.0 - 0.6) * u[b + 5 * m]) if j < c else 0.0
+        values[5, j] = 1.0 + (2.0 - 1.0) * u[b + 6 * m]
+        values[6, j] = 1.0 + (2.0 - 1.0) * u[b + 7 * m]
+        values[7, j] = 1.5 + (3.0 - 1.5) * u[b + 8 * m]
+        values[8, j] = 1.5 + (3.0 - 1.5) * u[b + 9 * m]
+        values[9, j] = 0.0 + (0.5 - 0.0) * u[b + 10 * m]
 
 
 @functools.lru_cache(maxsize=8)
@@ -244,29 +268,50 @@ def _traffic_slots(num_lanes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lanes, offs, free_slots
 
 
-def _pedestrians(config, rng, crosswalk_s: np.ndarray) -> dict:
+def _pedestrians(config, rng, crosswalk_s: np.ndarray, crosswalks: int) -> dict:
     """[P] arrays of initial pedestrian state: waiting at a kerb ahead of the ego.
 
-    `dormant`: without a crosswalk on the road, a pedestrian that does not jaywalk
-    (`jaywalk_prob`) waits at the kerb and never crosses.
+    crosswalk_s: [C], the first `crosswalks` of them real. `dormant`: without a crosswalk on
+    the road, a pedestrian that does not jaywalk (`jaywalk_prob`) waits at the kerb and never
+    crosses.
     """
     count = num_pedestrians(config)
-    has_crosswalk = crosswalk_s < NO_CROSSWALK
-    draws = _Draws(rng, 2 * count)
-    jaywalk = draws.random(count) < config.jaywalk_prob
-    dormant = ~jaywalk & (not has_crosswalk.any())
-    anywhere = draws.uniform(EGO_START_S + 20.0, EGO_START_S + 250.0, count)
-    if has_crosswalk.any():
-        which = rng.integers(0, int(has_crosswalk.sum()), count)
-        draws = _Draws(rng, 4 * count)
-        at_crosswalk = crosswalk_s[which] + draws.uniform(-1.5, 1.5, count)
+    first_u = rng.random(2 * count)  # jaywalk or not, where a jaywalker waits
+    if crosswalks > 0:
+        which = rng.integers(0, crosswalks, count)
+        rest_u = rng.random(4 * count)  # crosswalk jitter, side, speed, start rate
     else:
-        draws = _Draws(rng, 3 * count)
-        at_crosswalk = anywhere
-    return dict(
-        s=np.where(jaywalk, anywhere, at_crosswalk),
-        dormant=dormant,
-        side=np.where(draws.random(count) < 0.5, -1.0, 1.0),
-        speed=draws.uniform(0.9, 1.7, count),
-        start_rate=draws.uniform(0.05, 0.4, count),  # chance per second of starting to cross
-    )
+        which = np.zeros(count, np.int64)
+        rest_u = rng.random(3 * count)  # side, speed, start rate
+    dormant = np.empty(count, np.bool_)
+    values = np.empty((len(_PEDESTRIAN_VALUES), count))
+    _pedestrian_kernel(first_u, rest_u, which, crosswalk_s, crosswalks > 0,
+                       config.jaywalk_prob, dormant, values)
+    return dict(dormant=dormant, **dict(zip(_PEDESTRIAN_VALUES, values, strict=True)))
+
+
+_PEDESTRIAN_VALUES = ("s", "side", "speed", "start_rate")
+
+
+@numba.njit(cache=True)
+def _pedestrian_kernel(first_u, rest_u, which, crosswalk_s, has_crosswalk, jaywalk_prob,
+                       dormant, values):
+    """Kernel of `_pedestrians`: jaywalkers wait anywhere 20-250 m ahead, the others at
+    crosswalk which[j] (or, without crosswalks, where a jaywalker would, dormant).
+    first_u [2 P], rest_u [4 P] or [3 P] as drawn there; writes dormant [P] and values
+    [4, P] in _PEDESTRIAN_VALUES order (side -1 or +1, chance per second of starting to
+    cross)."""
+    p = dormant.size
+    skip = p if has_crosswalk else 0  # the crosswalk jitter block
+    for j in range(p):
+        jaywalk = first_u[j] < jaywalk_prob
+        dormant[j] = not jaywalk and not has_crosswalk
+        low, high = EGO_START_S + 20.0, EGO_START_S + 250.0
+        anywhere = low + (high - low) * first_u[p + j]
+        if jaywalk or not has_crosswalk:
+            values[0, j] = anywhere
+        else:
+            values[0, j] = crosswalk_s[which[j]] + (-1.5 + (1.5 - -1.5) * rest_u[j])
+        values[1, j] = -1.0 if rest_u[skip + j] < 0.5 else 1.0
+        values[2, j] = 0.9 + (1.7 - 0.9) * rest_u[skip + p + j]
+        values[3, j] = 0.05 + (0.4 - 0.05) * rest_u[skip + 2 * p + j]

@@ -208,17 +208,10 @@ class DrivingSim:
         """[N] bool: lane dividers are solid at the ego."""
         return self._memoised("solid_here", lambda: self._grid("solid", self.ego.s))
 
-    def _traffic_heading(self) -> np.ndarray:
-        """[N, M] traffic headings relative to the road."""
-        return self._memoised("traffic_heading", lambda: self.traffic.heading(
-            self.road["num_lanes"], self.road["lane_width"]))
-
     def _traffic_cos_sin(self) -> tuple[np.ndarray, np.ndarray]:
         """cos and sin [N, M] of the traffic headings (lidar and collisions both need them)."""
-        def compute():
-            heading = self._traffic_heading()
-            return np.cos(heading), np.sin(heading)
-        return self._memoised("traffic_cos_sin", compute)
+        return self._memoised("traffic_cos_sin", lambda: self.traffic.heading_cos_sin(
+            self.road["num_lanes"], self.road["lane_width"]))
 
     def _compute_crosswalk_status(self):
         distance = np.empty(self.num_envs)
