@@ -103,7 +103,9 @@ def test_heading_cos_sin_match_cos_and_sin_of_the_heading():
     t.lane, t.d = rng.integers(0, 3, (n, m)), rng.uniform(-6.0, 6.0, (n, m))
     t.speed = rng.uniform(-1.0, 30.0, (n, m))
     num_lanes, lane_width = rng.integers(1, 4, n), rng.uniform(3.2, 3.8, n)
-    heading = t.heading(num_lanes, lane_width)
+    target = lane_center(t.lane, num_lanes[:, None], lane_width[:, None])
+    lateral = np.clip(target - t.d, -traffic.LATERAL_SPEED, traffic.LATERAL_SPEED)
+    heading = np.arctan2(lateral, np.maximum(t.speed, 1.0))
     assert np.abs(heading).max() > 0.5  # lane changes at low speed: steep angles
     cos, sin = t.heading_cos_sin(num_lanes, lane_width)
     np.testing.assert_allclose(cos, np.cos(heading), rtol=0, atol=1e-15)

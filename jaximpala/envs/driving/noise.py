@@ -52,11 +52,17 @@ def stream_base(key: np.ndarray, step: np.ndarray, stream: int) -> np.ndarray:
 
 
 @numba.njit(cache=True)
+def _row_base(key, step, stream_mix):
+    """splitmix64 of one env's stream_base (uint64 key, int step): counter 0 of its row."""
+    return _splitmix_one(key ^ (np.uint64(step) * _STEP_MIX) ^ stream_mix)
+
+
+@numba.njit(cache=True)
 def _uniform_rows(key, step, stream_mix, size, out):
     """Kernel of `uniform`: out [N, size] from key, step [N] (uint64, int64) and the
     stream's `_stream_mix`; integer arithmetic, so exactly the array formula."""
     for i in range(key.shape[0]):
-        base = _splitmix_one(key[i] ^ (np.uint64(step[i]) * _STEP_MIX) ^ stream_mix)
+        base = _row_base(key[i], step[i], stream_mix)
         for c in range(size):
             bits = _splitmix_one(base + np.uint64(c))
             out[i, c] = np.float64(bits >> np.uint64(11)) * (1.0 / 9007199254740992.0)
@@ -81,7 +87,7 @@ def _box_muller_inputs(key, step, stream_mix, pairs, neg_first, angle):
     u and u' the uniforms at counters [0, pairs) and [pairs, 2 pairs) of the stream, with 24
     bits each (exact in float32, and 1 - u >= 2^-24 keeps the log finite)."""
     for i in range(key.shape[0]):
-        base = _splitmix_one(key[i] ^ (np.uint64(step[i]) * _STEP_MIX) ^ stream_mix)
+        base = _row_base(key[i], step[i], stream_mix)
         for c in range(2 * pairs):
             bits = _splitmix_one(base + np.uint64(c))
             u = np.float32(bits >> np.uint64(40)) * np.float32(1.0 / 16777216.0)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from jaximpala.envs.driving.lanes import find, lane_center, road_half_width, sort_env
+from jaximpala.envs.driving.lanes import find, lane_center, sort_env
 from jaximpala.envs.driving.noise import StepNoise, uniform_at
 
 LATERAL_SPEED = 1.2  # m/s while changing lanes
@@ -60,18 +60,13 @@ class Traffic:
     politeness: np.ndarray
     cooldown: np.ndarray
 
-    def heading(self, num_lanes: np.ndarray, lane_width: np.ndarray) -> np.ndarray:
-        """[N, M] heading relative to the road, from the lane-change lateral motion.
-        num_lanes, lane_width: [N]."""
-        target = lane_center(self.lane, num_lanes[:, None], lane_width[:, None])
-        lateral = np.minimum(np.maximum(target - self.d, -LATERAL_SPEED), LATERAL_SPEED)  # clip
-        return np.arctan2(lateral, np.maximum(self.speed, 1.0))
-
     def heading_cos_sin(self, num_lanes: np.ndarray,
                         lane_width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """cos and sin [N, M] of `heading` (num_lanes, lane_width: [N]), without the angle:
-        x / |(x, y)| and y / |(x, y)| of its arctan2(y, x), which differ from cos and sin of
-        the angle by a few ulps and cost a fraction of the three trigonometric calls."""
+        """cos and sin [N, M] of the heading relative to the road (num_lanes, lane_width:
+        [N]). The heading is arctan2(y, x) of the lane-change lateral speed y (towards the
+        lane centre, clipped to LATERAL_SPEED) and x = max(speed, 1); this returns
+        x / |(x, y)| and y / |(x, y)|, within a few ulps of its cos and sin at a fraction of
+        the cost of three trigonometric calls."""
         cos, sin = np.empty(self.s.shape), np.empty(self.s.shape)
         _heading_cos_sin(self.lane, self.d, self.speed, num_lanes, lane_width, cos, sin)
         return cos, sin
@@ -81,9 +76,8 @@ class Traffic:
 def _heading_cos_sin(lane, d, speed, num_lanes, lane_width, cos, sin):
     """Kernel of `Traffic.heading_cos_sin`: lane, d, speed [N, M]; writes cos, sin [N, M]."""
     for i in range(lane.shape[0]):
-        half = road_half_width(num_lanes[i], lane_width[i])
         for j in range(lane.shape[1]):
-            target = (lane[i, j] + 0.5) * lane_width[i] - half
+            target = lane_center(lane[i, j], num_lanes[i], lane_width[i])
             lateral = min(max(target - d[i, j], -LATERAL_SPEED), LATERAL_SPEED)
             forward = max(speed[i, j], 1.0)
             length = math.sqrt(forward * forward + lateral * lateral)
