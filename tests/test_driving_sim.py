@@ -180,3 +180,46 @@ def test_a_speeding_spell_is_one_violation_and_distance_is_what_the_ego_covered(
     _clear_road(sim)
     sim.ego.speed[0] = 1.5 * sim.road["speed_limit"][0]
     assert sim.step(*_controls())[3]["sum/violation/speeding"][0] == 1.0
+
+
+def _obstacles_reference(sim):
+    """The array formula `DrivingSim._obstacles` replaced: ego twice (the lanes of its two
+    sides), pedestrians in their lane and in the lane 1.5 m on, valid while on the road."""
+    from jaximpala.envs.driving import pedestrians
+    from jaximpala.envs.driving.lanes import lane_of
+
+    ego, peds, n = sim.ego, sim.peds, sim.num_envs
+    half_w = 0.5 * sim.ego_params.width
+    cat = lambda *columns: np.concatenate(columns, axis=1)
+    on_road = ((peds.phase == pedestrians.CROSSING)
+               & (np.abs(peds.d) < sim.half_width[:, None] + 0.5 * pedestrians.SIZE))
+    p = peds.s.shape[1]
+    return {
+        "s": cat(ego.s[:, None], ego.s[:, None], peds.s, peds.s),
+        "lane": lane_of(cat((ego.d - half_w)[:, None], (ego.d + half_w)[:, None], peds.d,
+                            peds.d + 1.5 * peds.side),
+                        sim.road["num_lanes"][:, None], sim.road["lane_width"][:, None]),
+        "speed": cat(np.maximum(ego.speed, 0.0)[:, None].repeat(2, 1), np.zeros((n, 2 * p))),
+        "half_length": cat(np.full((n, 2), 0.5 * sim.ego_params.length),
+                           np.full((n, 2 * p), 0.5 * pedestrians.SIZE)),
+        "valid": cat(np.ones((n, 2), bool), on_road, on_road),
+        "passable": cat(np.zeros((n, 2), bool), np.ones((n, 2 * p), bool)),
+    }
+
+
+def test_obstacle_columns_equal_the_array_formula():
+    sim = DrivingSim(DrivingConfig(pedestrian_density=1.0, jaywalk_prob=0.5), 16)
+    sim.reset(np.arange(16), list(range(16)))
+    rng = np.random.default_rng(0)
+    crossing_seen = 0
+    for _ in range(60):
+        sim.step(rng.uniform(-0.3, 0.3, 16), np.full(16, 0.5), np.zeros(16),
+                 np.full(16, 2), np.zeros(16, np.int64))
+        sim.ego.speed[:3] = -1.0  # reversing: traffic sees it at speed 0
+        got, want = sim._obstacles(), _obstacles_reference(sim)
+        assert got.keys() == want.keys()
+        for name in want:
+            assert got[name].dtype == want[name].dtype, name
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+        crossing_seen += want["valid"][:, 2:].sum()
+    assert crossing_seen > 0  # the comparison covered pedestrians on the road

@@ -31,6 +31,13 @@ def lane_of(d, num_lanes, lane_width):
     return np.minimum(np.maximum(raw, 0.0), num_lanes - 1).astype(np.int64)  # = np.clip
 
 
+@numba.njit(cache=True)
+def lane_index(d, num_lanes, lane_width):
+    """`lane_of` of one object (scalars), for compiled kernels."""
+    raw = np.floor((d + road_half_width(num_lanes, lane_width)) / lane_width)
+    return np.int64(min(max(raw, 0.0), num_lanes - 1))
+
+
 @register_jitable  # also callable from compiled kernels
 def lane_center(lane, num_lanes, lane_width):
     """Lateral offset of the centre of `lane`. Shapes broadcast like `lane_of`."""

@@ -31,7 +31,7 @@ from jaximpala.envs.driving import (
 from jaximpala.envs.driving.collision import ObjectBoxes, ego_hits_any
 from jaximpala.envs.driving.config import DrivingConfig, num_pedestrians, num_traffic
 from jaximpala.envs.driving.dynamics import EgoParams, EgoState, Kinematics, step_ego
-from jaximpala.envs.driving.lanes import lane_center, lane_of, road_half_width
+from jaximpala.envs.driving.lanes import lane_center, lane_index, lane_of, road_half_width
 
 # Noise stream ids: one per use, so uses within a step draw independent numbers (pedestrians
 # and traffic own streams 20-39).
@@ -69,6 +69,35 @@ def _crosswalk_status(crosswalk_s, ped_s, ped_d, ped_phase, half_width, ego_s, e
                 found = True
                 distance[i] = max(cs - half_cw - front, 0.0)
                 next_occupied[i] = occupied
+
+
+_OBSTACLE_FIELDS = (("s", np.float64), ("lane", np.int64), ("speed", np.float64),
+                    ("half_length", np.float64), ("valid", bool), ("passable", bool))
+
+
+@numba.njit(cache=True)
+def _obstacle_columns(ego_s, ego_d, ego_speed, ego_length, ego_width, ped_s, ped_d, ped_side,
+                      ped_phase, half_width, num_lanes, lane_width, s, lane, speed,
+                      half_length, valid, passable):
+    """Kernel of `DrivingSim._obstacles`: ego_* [N], ped_* [N, P], half_width, num_lanes,
+    lane_width [N]; writes the columns (`_OBSTACLE_FIELDS`) [N, 2 + 2P]. The ego occupies
+    the lanes of both its sides, a pedestrian on the road (`pedestrians.on_road`) its own
+    lane and the one its next 1.5 m take it into; vehicles pass pedestrians they are
+    alongside, never the ego."""
+    p = ped_s.shape[1]
+    for i in range(ego_s.shape[0]):
+        lanes, width = num_lanes[i], lane_width[i]
+        for c, side in ((0, -1.0), (1, 1.0)):
+            s[i, c], speed[i, c] = ego_s[i], max(ego_speed[i], 0.0)
+            lane[i, c] = lane_index(ego_d[i] + side * 0.5 * ego_width, lanes, width)
+            half_length[i, c], valid[i, c], passable[i, c] = 0.5 * ego_length, True, False
+        for j in range(p):
+            on_road = (ped_phase[i, j] == pedestrians.CROSSING
+                       and abs(ped_d[i, j]) < half_width[i] + 0.5 * pedestrians.SIZE)
+            for c, d in ((2 + j, ped_d[i, j]), (2 + p + j, ped_d[i, j] + 1.5 * ped_side[i, j])):
+                s[i, c], lane[i, c], speed[i, c] = ped_s[i, j], lane_index(d, lanes, width), 0.0
+                half_length[i, c], valid[i, c] = 0.5 * pedestrians.SIZE, on_road
+                passable[i, c] = True
 
 
 class DrivingSim:
@@ -311,27 +340,16 @@ class DrivingSim:
     def _obstacles(self) -> dict[str, np.ndarray]:
         """Non-traffic objects traffic must not run into: the ego (in the lanes its body
         covers) and pedestrians on the road (in their lane and the lane they walk into).
-        Columns: ego twice, pedestrians [P], pedestrians again [P]."""
-        ego, peds, n = self.ego, self.peds, self.num_envs
-        half_w = 0.5 * self.ego_params.width
-        cat = lambda *columns: np.concatenate(columns, axis=1)
-        lanes = lane_of(
-            cat((ego.d - half_w)[:, None], (ego.d + half_w)[:, None], peds.d,
-                peds.d + 1.5 * peds.side),
-            self.road["num_lanes"][:, None], self.road["lane_width"][:, None],
+        Columns [N, 2 + 2P]: ego twice, pedestrians [P], pedestrians again [P]."""
+        n, p = self.num_envs, self.peds.s.shape[1]
+        columns = {k: np.empty((n, 2 + 2 * p), dtype) for k, dtype in _OBSTACLE_FIELDS}
+        _obstacle_columns(
+            self.ego.s, self.ego.d, self.ego.speed, self.ego_params.length,
+            self.ego_params.width, self.peds.s, self.peds.d, self.peds.side, self.peds.phase,
+            self.half_width, self.road["num_lanes"], self.road["lane_width"],
+            *columns.values(),
         )
-        on_road = pedestrians.on_road(peds, self.half_width)
-        ego_speed = np.maximum(ego.speed, 0.0)[:, None]
-        p = peds.s.shape[1]
-        return {
-            "s": cat(ego.s[:, None], ego.s[:, None], peds.s, peds.s),
-            "lane": lanes,
-            "speed": cat(ego_speed, ego_speed, np.zeros((n, 2 * p))),
-            "half_length": cat(np.full((n, 2), 0.5 * self.ego_params.length),
-                               np.full((n, 2 * p), 0.5 * pedestrians.SIZE)),
-            "valid": cat(np.ones((n, 2), bool), on_road, on_road),
-            "passable": cat(np.zeros((n, 2), bool), np.ones((n, 2 * p), bool)),
-        }
+        return columns
 
     def _ego_collides(self) -> np.ndarray:
         """[N] bool: the ego's box overlaps a vehicle or a pedestrian."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from jaximpala.envs.driving.lanes import lane_center, road_half_width
+from jaximpala.envs.driving.lanes import lane_center, lane_index
 from jaximpala.envs.driving.scenario import GRID_STEP
 from jaximpala.envs.driving.spaces import STATE_BOUND, state_size
 
@@ -22,13 +22,6 @@ def grid_at(grid, s):
     """One env's road grid [G] at arc length s (clamped to the grid)."""
     index = min(max(np.int64(s / GRID_STEP), 0), grid.size - 1)
     return grid[index]
-
-
-@numba.njit(cache=True)
-def lane_index(d, num_lanes, lane_width):
-    """`lanes.lane_of` of one object: the lane containing lateral offset d, clipped."""
-    raw = np.floor((d + road_half_width(num_lanes, lane_width)) / lane_width)
-    return np.int64(min(max(raw, 0.0), num_lanes - 1))
 
 
 @numba.njit(cache=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from numba.extending import register_jitable
 
 from jaximpala.envs.driving.lanes import find, lane_center, sort_env
 from jaximpala.envs.driving.noise import StepNoise, uniform_at
@@ -84,10 +85,19 @@ def _heading_cos_sin(lane, d, speed, num_lanes, lane_width, cos, sin):
             cos[i, j], sin[i, j] = forward / length, lateral / length
 
 
+@register_jitable  # also callable from compiled kernels
+def free_road_term(speed, desired_speed):
+    """IDM's free-road term 1 - (v / v0)^4 (v0 floored at 0.1 m/s); the fourth power as two
+    squarings, which numba compiles inline (a pow call per object cost more than the rest of
+    the table)."""
+    ratio = speed / max(desired_speed, 0.1)
+    squared = ratio * ratio
+    return 1.0 - squared * squared
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _idm(free, speed, time_headway, max_accel, comfort_decel, min_gap, gap, dv):
-    """`idm_accel` given its free-road term free = 1 - (v / v0)^4 (numpy computes that
-    power, so the compiled step rounds exactly as the array code it replaced)."""
+    """`idm_accel` given its free-road term (`free_road_term`)."""
     desired_gap = min_gap + max(
         0.0, speed * time_headway + speed * dv / (2.0 * math.sqrt(max_accel * comfort_decel))
     )
@@ -100,13 +110,8 @@ def idm_accel(speed, desired_speed, time_headway, max_accel, comfort_decel, min_
 
     a = a_max * (1 - (v / v0)^4 - (s* / gap)^2),  s* = s0 + max(0, v T + v dv / (2 sqrt(a b)))
     """
-    free = 1.0 - (speed / max(desired_speed, 0.1)) ** 4
-    return _idm(free, speed, time_headway, max_accel, comfort_decel, min_gap, gap, dv)
-
-
-def _free_term(speed: np.ndarray, desired_speed: np.ndarray) -> np.ndarray:
-    """IDM's free-road term 1 - (v / v0)^4 of every object (any shape)."""
-    return 1.0 - (speed / np.maximum(desired_speed, 0.1)) ** 4
+    return _idm(free_road_term(speed, desired_speed), speed, time_headway, max_accel,
+                comfort_decel, min_gap, gap, dv)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -239,27 +244,17 @@ def step(
     numbers (STREAM_RESPAWN, drawn only for vehicles that respawn).
     """
     n, m = traffic.s.shape
-    cat = lambda a, b: np.concatenate([a, b], axis=1)
-    # Every object, vehicles first: [N, E] rows of one [5, N, E] table for the kernel.
-    obj = np.stack([
-        cat(traffic.s, obstacles["s"]),
-        cat(0.5 * traffic.length, obstacles["half_length"]),
-        cat(traffic.speed, obstacles["speed"]),
-        # Pedestrians a vehicle is already alongside stop mattering to it (they wait for
-        # it); braking for them would deadlock the two.
-        cat(np.zeros(traffic.s.shape), obstacles["passable"]),
-        # Non-traffic objects drive like DEFAULT_DRIVER at 1.2 x their speed (>= 1 m/s) in
-        # MOBIL's imagination.
-        cat(_free_term(traffic.speed, traffic.desired_speed),
-            _free_term(obstacles["speed"], np.maximum(obstacles["speed"], 1.0) * 1.2)),
-    ])
-    e = obj.shape[2]
-    driver = np.empty((len(_DRIVER_FIELDS), n, e))
-    driver[:, :, :m] = [getattr(traffic, k) for k in _DRIVER_FIELDS]
-    driver[:, :, m:] = _DEFAULT_COLUMN
+    e = m + obstacles["s"].shape[1]
+    obj, driver = np.empty((5, n, e)), np.empty((len(_DRIVER_FIELDS), n, e))
+    lane2d, valid2d = np.empty((n, e), np.int64), np.empty((n, e), bool)
+    _object_table(traffic.s, traffic.length, traffic.speed, traffic.desired_speed,
+                  traffic.lane, traffic.active, traffic.time_headway, traffic.max_accel,
+                  traffic.comfort_decel, traffic.min_gap, obstacles["s"],
+                  obstacles["half_length"], obstacles["speed"], obstacles["passable"],
+                  obstacles["lane"], obstacles["valid"], _DEFAULT_DRIVER_ROW,
+                  obj, driver, lane2d, valid2d)
     out = np.empty((6, n, m))
-    _drive(obj, driver, cat(traffic.lane, obstacles["lane"]),
-           cat(traffic.active, obstacles["valid"]), traffic.active, traffic.lane, traffic.d,
+    _drive(obj, driver, lane2d, valid2d, traffic.active, traffic.lane, traffic.d,
            traffic.cooldown, traffic.politeness, traffic.desired_speed, solid_here, steps,
            num_lanes, lane_width, ego_s, noise.stream_base(STREAM_RESPAWN), dt, out)
     return dataclasses.replace(
@@ -269,4 +264,33 @@ def step(
 
 
 _DRIVER_FIELDS = ("time_headway", "max_accel", "comfort_decel", "min_gap")
-_DEFAULT_COLUMN = np.array([DEFAULT_DRIVER[k] for k in _DRIVER_FIELDS])[:, None, None]
+_DEFAULT_DRIVER_ROW = np.array([DEFAULT_DRIVER[k] for k in _DRIVER_FIELDS])
+
+
+@numba.njit(cache=True)
+def _object_table(t_s, t_length, t_speed, t_desired, t_lane, t_active, t_headway, t_accel,
+                  t_decel, t_gap, o_s, o_half, o_speed, o_passable, o_lane, o_valid,
+                  default_driver, obj, driver, lane2d, valid2d):
+    """Every object of every env, vehicles ([N, M] t_*) first, then the obstacles ([N, X]
+    o_*): writes obj [5, N, E] and driver [4, N, E] (see `_accel_of`; obstacles get
+    default_driver [4], and in MOBIL's imagination drive at 1.2 x their speed, >= 1 m/s)
+    and lane2d, valid2d [N, E].
+    One pass instead of a dozen concatenations (numpy's per-call cost dominated)."""
+    m = t_s.shape[1]
+    for i in range(t_s.shape[0]):
+        for j in range(m):
+            obj[0, i, j], obj[1, i, j] = t_s[i, j], 0.5 * t_length[i, j]
+            # Vehicles are never passable; pedestrians are once a vehicle is alongside
+            # them (they wait for it): braking for them would deadlock the two.
+            obj[2, i, j], obj[3, i, j], obj[4, i, j] = (
+                t_speed[i, j], 0.0, free_road_term(t_speed[i, j], t_desired[i, j]))
+            driver[0, i, j], driver[1, i, j] = t_headway[i, j], t_accel[i, j]
+            driver[2, i, j], driver[3, i, j] = t_decel[i, j], t_gap[i, j]
+            lane2d[i, j], valid2d[i, j] = t_lane[i, j], t_active[i, j]
+        for x in range(o_s.shape[1]):
+            k = m + x
+            obj[0, i, k], obj[1, i, k], obj[2, i, k] = o_s[i, x], o_half[i, x], o_speed[i, x]
+            obj[3, i, k] = 1.0 if o_passable[i, x] else 0.0
+            obj[4, i, k] = free_road_term(o_speed[i, x], 1.2 * max(o_speed[i, x], 1.0))
+            driver[:, i, k] = default_driver
+            lane2d[i, k], valid2d[i, k] = o_lane[i, x], o_valid[i, x]
