@@ -94,7 +94,7 @@ def test_every_reward_term_is_reported_and_sums_to_the_reward():
     for _ in range(20):
         reward, _, _, info = sim.step(*_controls(steer=0.3, throttle=0.7))
         terms = [v for k, v in info.items() if k.startswith("reward/")]
-        assert len(terms) == 11
+        assert len(terms) == 12
         assert reward[0] == pytest.approx(sum(t[0] for t in terms))
 
 
@@ -223,3 +223,28 @@ def test_obstacle_columns_equal_the_array_formula():
             np.testing.assert_array_equal(got[name], want[name], err_msg=name)
         crossing_seen += want["valid"][:, 2:].sum()
     assert crossing_seen > 0  # the comparison covered pedestrians on the road
+
+
+def test_tailgating_fires_below_the_safe_headway_and_not_beside_a_vehicle():
+    from jaximpala.envs.driving.config import RewardWeights
+    from jaximpala.envs.driving.reward import TAILGATE_HEADWAY
+
+    def tailgating(lateral, gap):
+        sim = DrivingSim(DrivingConfig(reward=RewardWeights(tailgating=-1.0)), 1)
+        sim.reset(np.array([0]), [123])
+        _clear_road(sim)
+        sim.ego.speed[0], sim.ego.heading[0] = 10.0, 0.0
+        t = sim.traffic
+        t.active[0, 0], t.speed[0, 0], t.d[0, 0] = True, 10.0, sim.ego.d[0] + lateral
+        t.s[0, 0] = sim.ego.s[0] + 0.5 * (sim.ego_params.length + t.length[0, 0]) + gap
+        t.desired_speed[0, 0] = 10.0
+        _, _, _, info = sim.step(*_controls(throttle=0.3))
+        return -info["reward/tailgating"][0], sim
+    # The gap after the step, over the ego's speed after it (both cars hold ~10 m/s).
+    raw, sim = tailgating(lateral=0.0, gap=4.0)
+    front = sim.ego.s[0] + 0.5 * sim.ego_params.length
+    gap = sim.traffic.s[0, 0] - 0.5 * sim.traffic.length[0, 0] - front
+    assert raw == pytest.approx(1.0 - gap / sim.ego.speed[0] / TAILGATE_HEADWAY)
+    assert 0.4 < raw < 0.8
+    assert tailgating(lateral=0.0, gap=15.0)[0] == 0.0  # 1.5 s behind: safe
+    assert tailgating(lateral=3.5, gap=4.0)[0] == 0.0  # in the next lane

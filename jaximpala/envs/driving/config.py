@@ -26,6 +26,7 @@ REWARD_TERMS = (
     "unsignalled_lane_change",
     "solid_line",
     "crosswalk_yield",
+    "tailgating",
     "jerk",
     "lateral_acceleration",
     "steering_rate",
@@ -59,6 +60,8 @@ class RewardWeights:
     unsignalled_lane_change: float = -1.0
     solid_line: float = -1.0
     crosswalk_yield: float = -2.0
+    # Off by default (scales of earlier runs stay comparable); the default job sets it.
+    tailgating: float = 0.0  # per step, times the shortfall below a 1 s time headway
     jerk: float = -0.005  # times (jerk / 10 m/s^3)^2
     lateral_acceleration: float = -0.005  # times (a_lat / 4 m/s^2)^2
     steering_rate: float = -0.005  # times (steering rate / max rate)^2

@@ -10,6 +10,10 @@ Raw terms (before weighting), all [N] float64:
   solid_line               1 when the ego's centre crosses a solid lane divider
   crosswalk_yield          1 per step moving (> 0.5 m/s) through a crosswalk that a pedestrian
                            is crossing
+  tailgating               shortfall of the time headway to the vehicle ahead below
+                           TAILGATE_HEADWAY, max(0, 1 - headway / TAILGATE_HEADWAY): a
+                           shaping term for safe following distance (not counted among the
+                           violations, so violations per km stay comparable across runs)
   jerk                     (change of longitudinal acceleration per second / 10 m/s^3)^2
   lateral_acceleration     (lateral acceleration / 4 m/s^2)^2
   steering_rate            (front wheel angle rate / maximum rate)^2
@@ -25,6 +29,7 @@ from jaximpala.envs.driving.config import REWARD_TERMS, RewardWeights
 
 SIGNAL_NONE, SIGNAL_LEFT, SIGNAL_RIGHT = 0, 1, 2
 YIELD_SPEED = 0.5
+TAILGATE_HEADWAY = 1.0  # s: closer than this behind a vehicle is tailgating
 
 
 @dataclass
@@ -42,6 +47,7 @@ class Events:
     signal: np.ndarray  # int: SIGNAL_*
     solid_here: np.ndarray  # bool: dividers are solid at the ego
     in_occupied_crosswalk: np.ndarray  # bool
+    headway: np.ndarray  # s to the vehicle ahead at the ego's speed (inf: none, or crawling)
     jerk: np.ndarray
     lateral_accel: np.ndarray
     steer_rate: np.ndarray
@@ -67,6 +73,7 @@ def terms(events: Events) -> dict[str, np.ndarray]:
         "crosswalk_yield": (
             events.in_occupied_crosswalk & (np.abs(events.speed) > YIELD_SPEED)
         ).astype(np.float64),
+        "tailgating": np.maximum(1.0 - events.headway / TAILGATE_HEADWAY, 0.0),
         "jerk": (events.jerk / 10.0) ** 2,
         "lateral_acceleration": (events.lateral_accel / 4.0) ** 2,
         "steering_rate": (events.steer_rate / events.max_steer_rate) ** 2,

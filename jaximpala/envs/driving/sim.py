@@ -100,6 +100,25 @@ def _obstacle_columns(ego_s, ego_d, ego_speed, ego_length, ego_width, ped_s, ped
                 passable[i, c] = True
 
 
+CRAWL_SPEED = 1.0  # m/s: below this the ego has no time headway to keep
+
+
+@numba.njit(cache=True)
+def _headway(ego_s, ego_d, ego_speed, ego_length, ego_width, t_s, t_d, t_length, t_width,
+             t_active, out):
+    """Per env, the time headway (s) of the ego ([N] ego_*) to the nearest active vehicle
+    ahead whose lateral extent overlaps its own ([N, M] t_*): bumper-to-bumper gap (>= 0)
+    over the ego's speed; inf with no such vehicle or below CRAWL_SPEED. Writes out [N]."""
+    for i in range(ego_s.shape[0]):
+        gap = np.inf
+        front = ego_s[i] + 0.5 * ego_length
+        for j in range(t_s.shape[1]):
+            if (t_active[i, j] and t_s[i, j] > ego_s[i]
+                    and abs(t_d[i, j] - ego_d[i]) < 0.5 * (t_width[i, j] + ego_width)):
+                gap = min(gap, max(t_s[i, j] - 0.5 * t_length[i, j] - front, 0.0))
+        out[i] = gap / ego_speed[i] if ego_speed[i] >= CRAWL_SPEED else np.inf
+
+
 class DrivingSim:
     """N driving worlds. Call `reset` on every slot before the first `step`."""
 
@@ -299,7 +318,8 @@ class DrivingSim:
             progress=kin.progress, goal=goal, collision=collision, offroad=offroad,
             speed=ego.speed, speed_limit=road["speed_limit"], old_lane=old_lane,
             new_lane=new_lane, signal=signal, solid_here=self._solid_here(),
-            in_occupied_crosswalk=in_occupied, jerk=(kin.accel - prev_accel) / dt,
+            in_occupied_crosswalk=in_occupied, headway=self._headway(),
+            jerk=(kin.accel - prev_accel) / dt,
             lateral_accel=kin.lateral_accel, steer_rate=kin.steer_rate,
             max_steer_rate=self.ego_params.max_steer_rate,
         )
@@ -336,6 +356,14 @@ class DrivingSim:
             "speed": np.concatenate([ego.speed[:, None], t.speed], axis=1),
             "valid": np.concatenate([np.ones((self.num_envs, 1), bool), t.active], axis=1),
         }
+
+    def _headway(self) -> np.ndarray:
+        """[N] time headway (s) of the ego to the vehicle ahead (`_headway`)."""
+        out = np.empty(self.num_envs)
+        t = self.traffic
+        _headway(self.ego.s, self.ego.d, self.ego.speed, self.ego_params.length,
+                 self.ego_params.width, t.s, t.d, t.length, t.width, t.active, out)
+        return out
 
     def _obstacles(self) -> dict[str, np.ndarray]:
         """Non-traffic objects traffic must not run into: the ego (in the lanes its body
