@@ -10,7 +10,7 @@ the driving env and for sync vector envs. Each slot stops counting after its fir
 
 Reported (`rollout.episode_means`): mean return and length, the return's std and, for the
 driving env, the success, collision and off-road rates, traffic violations per km (in all and
-per kind) and each weighted reward term.
+per kind), collisions per km and each weighted reward term.
 """
 
 from __future__ import annotations
@@ -100,6 +100,12 @@ def baseline_policy(env: gym.vector.VectorEnv) -> Policy:
     return policy
 
 
+def random_policy(env: gym.vector.VectorEnv, seed: int) -> Policy:
+    """Uniformly random actions from `env`'s action space, seeded with `seed`."""
+    env.action_space.seed(seed)
+    return lambda obs, episode_start: env.action_space.sample()
+
+
 def evaluate(env: gym.vector.VectorEnv, policy: Policy, episodes: int, seed: int
              ) -> dict[str, float]:
     """`summarise(run_episodes(...))`."""
@@ -180,11 +186,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--with-baseline", action="store_true",
                         help="with --run/--checkpoint: also the scripted driver on the run's "
                              "env (its kwargs and reward weights) and the same scenarios")
+    parser.add_argument("--with-random", action="store_true",
+                        help="with --run/--checkpoint: also uniformly random actions (seeded "
+                             "with --seed) on the run's env and the same scenarios")
 
 
 def run(args) -> int:
     """Prints a JSON summary: greedy and sampling evaluation (or the baseline's), and with
-    `--with-baseline` the baseline's on the run's env and scenarios beside them."""
+    `--with-baseline` / `--with-random` the baseline's / random actions' on the run's env and
+    scenarios beside them."""
     import json
     import sys
 
@@ -192,8 +202,8 @@ def run(args) -> int:
 
     try:
         run_dir, step = run_dir_of(args)
-        if args.baseline and args.with_baseline:
-            raise ValueError("--with-baseline goes with --run or --checkpoint")
+        if args.baseline and (args.with_baseline or args.with_random):
+            raise ValueError("--with-baseline and --with-random go with --run or --checkpoint")
         if args.baseline:
             defaults = EvalConfig()
             episodes = args.episodes or defaults.episodes
@@ -217,6 +227,10 @@ def run(args) -> int:
                 result["baseline"] = evaluate_baseline(
                     config.env.id, config.env.kwargs, episodes=episodes, seed=seed,
                     num_envs=args.num_envs)
+            if args.with_random:
+                result["random"] = evaluate_on(
+                    config.env.id, config.env.kwargs, lambda env: random_policy(env, seed),
+                    episodes=episodes, seed=seed, num_envs=args.num_envs)
     except (FileNotFoundError, ValueError) as error:
         print(f"jaximpala eval: error: {error}", file=sys.stderr)
         return 2

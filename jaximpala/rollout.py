@@ -88,7 +88,9 @@ def episode_means(episodes: list[dict]) -> dict[str, float]:
     `offroad_rate`) and each reward term `reward/<term>` where the env reports them; where
     the env counts violations and distance (the driving env's `sum/violation/<name>` and
     `sum/distance` in metres), `violations_per_km` and `violations_per_km/<name>`: all
-    episodes' violations over all their kilometres (absent when none moved). Other info
+    episodes' violations over all their kilometres, and `collisions_per_km` likewise
+    (absent when none moved; a policy that barely moves has few collisions per episode
+    but many per km). Other info
     sums (e.g. a running return summed over steps) mean nothing and are left out.
     """
     if not episodes:
@@ -100,19 +102,24 @@ def episode_means(episodes: list[dict]) -> dict[str, float]:
                   if k.startswith("episode/reward/")})
     means = {name: float(np.mean([e.get(key, 0.0) for e in episodes]))
              for key, name in sorted(names.items()) if key in keys}
-    return {**means, **_violations_per_km(episodes, keys)}
+    return {**means, **_per_km(episodes, keys)}
 
 
-def _violations_per_km(episodes: list[dict], keys: set[str]) -> dict[str, float]:
+def _per_km(episodes: list[dict], keys: set[str]) -> dict[str, float]:
+    """Violations (all, and per kind) and collisions per km over all episodes."""
     counted = sorted(k for k in keys if k.startswith("episode/sum/violation/"))
     kilometres = sum(e.get("episode/sum/distance", 0.0) for e in episodes) / 1000.0
     if not counted or kilometres <= 0.0:
         return {}  # no distance driven, no rate
     totals = {k.removeprefix("episode/sum/violation/"): sum(e.get(k, 0.0) for e in episodes)
               for k in counted}
-    return {"violations_per_km": sum(totals.values()) / kilometres,
-            **{f"violations_per_km/{name}": total / kilometres
-               for name, total in totals.items()}}
+    rates = {"violations_per_km": sum(totals.values()) / kilometres,
+             **{f"violations_per_km/{name}": total / kilometres
+                for name, total in totals.items()}}
+    if "episode/collision" in keys:
+        collisions = sum(e.get("episode/collision", 0.0) for e in episodes)
+        rates["collisions_per_km"] = collisions / kilometres
+    return rates
 
 
 @dataclasses.dataclass

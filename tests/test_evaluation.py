@@ -111,7 +111,21 @@ def test_eval_with_baseline_drives_the_runs_env_on_the_same_scenarios(driving_ru
     alone = json.loads(capsys.readouterr().out)["baseline"]
     assert alone["episode_length"] > 40  # the preset's own 1000-step limit
     assert main(["eval", "--baseline", "--with-baseline"]) == 2
-    assert "--with-baseline goes with --run" in capsys.readouterr().err
+    assert "--with-baseline and --with-random go with --run" in capsys.readouterr().err
+
+
+def test_eval_with_random_is_seeded_and_reports_collisions_per_km(driving_run, capsys):
+    args = ["eval", "--run", str(driving_run), "--episodes", "2", "--seed", "5",
+            "--with-random"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)["random"]
+    assert first["episodes"] == 2 and first["episode_length"] <= 40
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["random"] == first  # same seed, same actions
+    assert main([*args[:-3], "--seed", "6", "--with-random"]) == 0
+    assert json.loads(capsys.readouterr().out)["random"] != first
+    if "violations_per_km" in first:  # only when the random actions moved the car
+        assert "collisions_per_km" in first
 
 
 def test_eval_baseline_and_bad_paths(capsys, tmp_path):

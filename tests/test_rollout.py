@@ -121,3 +121,18 @@ def test_violations_per_km_pool_every_episode_and_sum_counts():
     assert means["violations_per_km"] == pytest.approx(100.0)
     assert means["violations_per_km/speeding"] == pytest.approx(100.0)
     assert "violations_per_km" not in episode_means([episodes[1]])  # no distance, no rate
+
+
+def test_collisions_per_km_weigh_a_crash_by_the_distance_driven():
+    tracker = EpisodeTracker(3)
+    info = {"sum/distance": np.array([1.0, 0.01, 1.0]),
+            "sum/violation/speeding": np.zeros(3),
+            "collision": np.zeros(3, bool)}
+    for _ in range(99):
+        tracker.step(np.zeros(3), info, valid=np.ones(3, bool), ended=np.zeros(3, bool))
+    # the slow slot (1 m in 100 steps) crashes on its last step; the others drive 100 m
+    last = {**info, "collision": np.array([False, True, False])}
+    episodes = tracker.step(np.zeros(3), last, valid=np.ones(3, bool), ended=np.ones(3, bool))
+    means = episode_means(episodes)
+    assert means["collision_rate"] == pytest.approx(1 / 3)
+    assert means["collisions_per_km"] == pytest.approx(1 / 0.201)
