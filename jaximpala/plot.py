@@ -74,7 +74,8 @@ def _flat(data: dict, prefix: str = "") -> dict:
 
 def group_runs(run_dirs: list[pathlib.Path]) -> dict[str, list[pathlib.Path]]:
     """Runs grouped by config (seed, run_dir, logging, checkpoint ignored), labelled by
-    the keys that differ."""
+    the keys that differ ("unset" where a run's config lacks the key, e.g. one written
+    before the key existed)."""
     import yaml
 
     flats = {d: {k: v for k, v in _flat(yaml.safe_load((d / "config.yaml").read_text())
@@ -84,7 +85,7 @@ def group_runs(run_dirs: list[pathlib.Path]) -> dict[str, list[pathlib.Path]]:
     differing = [k for k in keys if len({f.get(k) for f in flats.values()}) > 1]
     groups: dict[str, list[pathlib.Path]] = {}
     for run_dir, flat in flats.items():
-        label = ", ".join(f"{k}={flat.get(k, '-')}" for k in differing) or (
+        label = ", ".join(f"{k}={flat.get(k, 'unset')}" for k in differing) or (
             f"{flat['env.id']} {flat['algo.name']}".replace('"', ""))
         groups.setdefault(label, []).append(run_dir)
     return groups
