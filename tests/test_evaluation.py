@@ -169,3 +169,18 @@ def test_plot_draws_mean_and_band_across_seeds(driving_run, tmp_path, capsys):
     assert group["seeds"] == 2 and group["final_mean"] == pytest.approx(10.5)
     assert group["final_ci95"] == pytest.approx(1.96 * np.std([10, 11], ddof=1) / np.sqrt(2))
     assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_plot_groups_label_a_key_a_run_lacks_unset(tmp_path):
+    from jaximpala.plot import group_runs
+
+    runs = []
+    for name, reward in (("old", "{progress: 0.1}"), ("new", "{progress: 0.1, tailgating: -0.1}")):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        (run_dir / "config.yaml").write_text(
+            f"seed: 0\nenv: {{id: x, kwargs: {{reward: {reward}}}}}\nalgo: {{name: appo}}\n")
+        runs.append(run_dir)
+    groups = group_runs(runs)
+    assert groups == {"env.kwargs.reward.tailgating=unset": [runs[0]],
+                      "env.kwargs.reward.tailgating=-0.1": [runs[1]]}
