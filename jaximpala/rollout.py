@@ -90,8 +90,8 @@ def episode_means(episodes: list[dict]) -> dict[str, float]:
     `sum/distance` in metres), `violations_per_km` and `violations_per_km/<name>`: all
     episodes' violations over all their kilometres, and `collisions_per_km` likewise
     (absent when none moved; a policy that barely moves has few collisions per episode
-    but many per km). Other info
-    sums (e.g. a running return summed over steps) mean nothing and are left out.
+    but many per km). Other info sums (e.g. a running return summed over steps) mean
+    nothing and are left out.
     """
     if not episodes:
         return {}
