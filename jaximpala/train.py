@@ -2,7 +2,9 @@
 
 Prints a live progress display on stderr and, at the end, a one-line JSON summary and the
 run directory on stdout. `--resume RUN_DIR` continues a run from its newest checkpoint
-(bit for bit on CPU with `runtime.mode=inline`). SIGTERM or Ctrl-C stops after the update
+(bit for bit on CPU with `runtime.mode=inline`); overrides on resume change the run from
+there on (e.g. a longer `total_env_steps`, a reward weight: changed env settings start fresh
+envs rather than restoring the saved ones). SIGTERM or Ctrl-C stops after the update
 in progress and writes a checkpoint.
 """
 
@@ -202,8 +204,10 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
             (run_dir / CHECKPOINT_DIR).iterdir()):
         raise FileExistsError(f"{run_dir} already holds a run's checkpoints; continue it "
                               f"with --resume {run_dir} or choose another run_dir")
+    env_changed = False
     if resume_dir is not None:
         config = dataclasses.replace(config, run_dir=str(run_dir))
+        env_changed = read_run_config(run_dir).env != config.env  # before it is overwritten
     prepare_run_dir(run_dir, config, list(argv))
     algo, updates = config.algo, num_updates(config.algo, config.total_env_steps)
     agent = agent_for_env(config.env.id, config.env.kwargs, config.network)
@@ -214,7 +218,13 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
         restored = checkpointer.restore(initial_train_state(config, agent))
         state, collector_state = restored.train_state, restored.collector_state
         truncate_metrics(run_dir, restored.step)
-        if collector_state is None and config.runtime.mode == "inline":
+        if env_changed and collector_state is not None:
+            # The saved envs carry the old settings (e.g. reward weights): restoring them
+            # would silently ignore the override.
+            print("note: the env config differs from the checkpoint's; the envs start fresh "
+                  "with the new settings", file=sys.stderr)
+            collector_state = None
+        elif collector_state is None and config.runtime.mode == "inline":
             print("note: the checkpoint has no collector state (distributed run); the envs "
                   "start fresh", file=sys.stderr)
     learner = Learner(agent, algo, num_updates=updates, key=learner_key, state=state)

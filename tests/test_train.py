@@ -19,6 +19,7 @@ from jaximpala.cli import main
 from jaximpala.config import load_config
 from jaximpala.inline import agent_for_env
 from jaximpala.logger import read_metrics
+from jaximpala.runs import read_run_config
 from jaximpala.train import initial_train_state, train
 from tests import toy_envs
 
@@ -180,6 +181,23 @@ def test_sigterm_writes_a_checkpoint_and_resume_continues_the_run(tmp_path):
     assert len((run_dir / "command.txt").read_text().splitlines()) == 2
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["total_env_steps"] == (
         stopped_at + 2) * 256
+
+
+def test_a_resume_that_changes_the_env_starts_fresh_envs_with_the_new_settings(tmp_path, capsys):
+    # The checkpoint's envs carry their old settings; restoring them would silently drop an
+    # override such as a reward weight (here CartPole's reward: 0 per step, -1 at the end).
+    common = [f"run_dir={tmp_path}", "checkpoint.every_updates=0", "eval.episodes=0",
+              "logging.progress=false"]
+    train(load_config(DEBUG, [*common, "total_env_steps=1024"]))
+    train(read_run_config(tmp_path, ["total_env_steps=2048",
+                                     "env.kwargs.sutton_barto_reward=true"]),
+          resume_dir=tmp_path)
+    assert "the envs start fresh with the new settings" in capsys.readouterr().err
+    returns = {r["update"]: r["episode_return"] for r in read_metrics(tmp_path)
+               if "episode_return" in r}
+    assert all(r > 0 for u, r in returns.items() if u <= 4)
+    assert [r for u, r in returns.items() if u > 4] and all(
+        r <= 0 for u, r in returns.items() if u > 4)
 
 
 def test_distributed_mode_without_the_runtime_module_is_a_clear_error(capsys, monkeypatch):
