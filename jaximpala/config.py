@@ -203,6 +203,10 @@ class RuntimeConfig:
       num_actors: A, actor processes (distributed).
       host: interface the learner binds to; 127.0.0.1 keeps everything on this machine.
       trajectory_port, params_port: TCP ports of the learner (0: pick free ports).
+      io_threads: ZeroMQ I/O threads of each learner process. One TCP stream's receive is
+        about one thread's work, so with one thread the actors' trajectories queue behind
+        each other (two actors, 11 MB trajectories: 0.13-0.15 of memcpy with one thread,
+        0.30 with two; `jaximpala bench pipeline --parts transport`).
       queue_size: trajectories the learner holds decoded in memory, at most.
       prefetch_depth: batches put on the devices ahead of the update.
       max_policy_lag: drop trajectories whose acting version is older than this many
@@ -240,6 +244,7 @@ class RuntimeConfig:
     host: str = "127.0.0.1"
     trajectory_port: int = 0
     params_port: int = 0
+    io_threads: int = 2
     queue_size: int = 64
     prefetch_depth: int = 2
     max_policy_lag: int | None = None
@@ -260,7 +265,7 @@ class RuntimeConfig:
     def __post_init__(self):
         _check_choice(self, "mode", ("inline", "distributed"))
         _check_positive(self, "peer_timeout_s", integer=True)
-        _check_positive(self, "num_actors", "queue_size", "prefetch_depth",
+        _check_positive(self, "num_actors", "io_threads", "queue_size", "prefetch_depth",
                         "max_failed_starts", integer=True)
         for field in ("trajectory_port", "params_port", "report_port", "params_request_port"):
             _check_range(self, field, 0, 65535)

@@ -210,7 +210,7 @@ class LearnerSockets:
 
     def __init__(self, runtime: RuntimeConfig, codec: TrajectoryCodec):
         curve = Curve.server(runtime.curve_keys_dir) if runtime.curve_keys_dir else None
-        self.context = zmq.Context()
+        self.context = zmq.Context(io_threads=runtime.io_threads)
         self.auth = start_authenticator(self.context, curve)
         self.trajectories = make_socket(self.context, zmq.PULL, curve=curve,
                                         hwm=TRAJECTORY_HWM,

@@ -2,7 +2,15 @@
 
 import argparse
 
-from jaximpala.bench.pipeline import _env_and_network, _example_arrays, measure_raw_simulator
+import numpy as np
+
+from jaximpala.bench.pipeline import (
+    _env_and_network,
+    _example_arrays,
+    measure_raw_simulator,
+    measure_zmq,
+)
+from jaximpala.transport.codec import MessageSpec
 
 
 def _args(**overrides):
@@ -39,3 +47,13 @@ def test_the_driving_random_policy_resets_like_an_actor_and_uniform_samples_bare
     assert uniform_rate > 0 and driving_rate > 0
     assert driving_episodes > 5.0  # an episode per < 200 frames, as an untrained actor's
     assert uniform_episodes < driving_episodes / 10
+
+
+def test_transport_from_several_actors_counts_every_validated_message(tmp_path):
+    arrays = {".rewards": np.ones((5, 3), np.float32), ".obs": np.zeros((6, 3, 8), np.uint8)}
+    spec = MessageSpec.from_example(arrays, meta_fields=(
+        "actor_id", "incarnation", "sequence", "policy_version"), finite=(".rewards",))
+    path = str(tmp_path / "t.npz")
+    np.savez(path, **arrays)
+    # Two senders released together, 10 messages each (21 // 2): the receiver counts 20.
+    assert measure_zmq(path, spec, 21, senders=2) > 0

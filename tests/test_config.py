@@ -23,6 +23,7 @@ def test_defaults_are_valid_and_derived_sizes_are_computed():
     (lambda: RuntimeConfig(mode="ray"), "RuntimeConfig.mode"),
     (lambda: RuntimeConfig(trajectory_port=70000), "RuntimeConfig.trajectory_port"),
     (lambda: RuntimeConfig(num_actors=0), "RuntimeConfig.num_actors"),
+    (lambda: RuntimeConfig(io_threads=0), "RuntimeConfig.io_threads"),
     (lambda: RuntimeConfig(max_policy_lag=-1), "RuntimeConfig.max_policy_lag"),
 ])
 def test_invalid_values_name_the_field(make, field):

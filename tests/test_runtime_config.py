@@ -1,9 +1,14 @@
 """The distributed-runtime fields of RuntimeConfig and their environment overrides."""
 
+import types
+
+import numpy as np
 import pytest
+import zmq
 
 from jaximpala.config import RuntimeConfig
-from jaximpala.runtime import with_process_env
+from jaximpala.runtime import LearnerSockets, with_process_env
+from jaximpala.transport.codec import MessageSpec
 
 MULTI = {"num_processes": 2, "coordinator_address": "10.0.0.1:1234", "trajectory_port": 5555,
          "params_port": 5600, "params_request_port": 5601}
@@ -43,3 +48,14 @@ def test_process_fields_come_from_the_environment():
     assert (ours.num_processes, ours.process_id, ours.coordinator_address) == (2, 0, "h:1")
     with pytest.raises(ValueError, match=r"RuntimeConfig\.process_id"):
         with_process_env(base, {"SLURM_NTASKS": "2", "SLURM_PROCID": "2"})
+
+
+def test_the_learner_reads_its_sockets_with_the_configured_io_threads():
+    spec = MessageSpec.from_example({".rewards": np.ones((4, 2), np.float32)},
+                                    meta_fields=("sequence",))
+    sockets = LearnerSockets(RuntimeConfig(mode="distributed", io_threads=3),
+                             types.SimpleNamespace(spec=spec))
+    try:
+        assert sockets.context.get(zmq.IO_THREADS) == 3
+    finally:
+        sockets.close()

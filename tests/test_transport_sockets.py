@@ -13,6 +13,7 @@ from jaximpala.transport.sockets import (
     make_socket,
     send_until,
     start_authenticator,
+    trajectory_socket_buffer,
 )
 
 TEMPLATE = {"w": np.zeros((3, 2), np.float32), "b": np.zeros(2, np.float32)}
@@ -106,3 +107,19 @@ def test_curve_allows_listed_clients_only(context, tmp_path):
         assert keys["server_secret"].stat().st_mode & 0o777 == 0o600
     finally:
         auth.stop()
+
+
+def test_trajectory_buffers_hold_one_message_or_autotune_past_what_a_socket_may_set(context):
+    # One message in flight bounds policy lag; past 4 MiB (the usual rmem_max) no settable
+    # buffer holds one, and a smaller one throttles the stream, so the kernel autotunes.
+    assert trajectory_socket_buffer(100) == 4096
+    assert trajectory_socket_buffer(300_000) == 300_000
+    assert trajectory_socket_buffer(4 * 1024 * 1024) == 4 * 1024 * 1024
+    assert trajectory_socket_buffer(4 * 1024 * 1024 + 1) is None
+    default = context.socket(zmq.PUSH)
+    autotuned = make_socket(context, zmq.PUSH, kernel_buffer=None)
+    sized = make_socket(context, zmq.PUSH, kernel_buffer=300_000)
+    assert autotuned.sndbuf == autotuned.rcvbuf == default.sndbuf
+    assert sized.sndbuf == sized.rcvbuf == 300_000
+    for sock in (default, autotuned, sized):
+        sock.close(linger=0)

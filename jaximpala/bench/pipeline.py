@@ -1,11 +1,13 @@
 """Pipeline throughput: transport vs memcpy and pickle+Redis, actor overhead, end to end.
 
-1. transport: trajectories of the run's real shapes sent by another process over TCP
-   loopback (PUSH -> PULL, zero-copy, every message validated on arrival), in GB/s and as
-   a fraction of a raw memcpy of the same bytes measured in the same run; against the
-   pickle + Redis design (`pickle.dumps` + RPUSH, BLPOP + `pickle.loads`, with the same
-   bound of queued messages) on a redis-server this benchmark starts on a free loopback
-   port. Targets: >= 30% of memcpy, >= 3x pickle+Redis.
+1. transport: trajectories of the run's real shapes sent over TCP loopback (PUSH ->
+   PULL, zero-copy, every message validated on arrival) by one actor process and by A
+   into one learner, in GB/s and as a fraction of a raw memcpy of the same bytes measured
+   in the same run; against the pickle + Redis design (`pickle.dumps` + RPUSH, BLPOP +
+   `pickle.loads`, with the same bound of queued messages) on a redis-server this
+   benchmark starts on a free loopback port. Targets: >= 30% of memcpy, >= 3x
+   pickle+Redis, judged with A actors: a learner is fed by many, and one TCP stream is
+   bounded by its sender's core (the kernel's copy and protocol work happen there).
 2. actors: env frames/s arriving at a learner that validates and discards them, from A
    actor processes acting with the real network, vs the raw random-action simulator
    frames/s of A processes of the same vector env, under each random policy (uniform
@@ -49,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-envs", type=int, default=16, help="N, envs per actor")
     parser.add_argument("--unroll-length", type=int, default=32, help="T")
     parser.add_argument("--actors", type=int, default=2, help="A, actor processes")
-    parser.add_argument("--messages", type=int, default=100,
+    parser.add_argument("--messages", type=int, default=400,
                         help="trajectories sent per transport measurement")
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="measurement window of the actor-overhead part")
@@ -103,7 +105,7 @@ def _load(path: str) -> dict:
 
 # --- 1. transport -----------------------------------------------------------------------
 
-def _zmq_sender(path: str, endpoint: str, count: int) -> None:
+def _zmq_sender(path: str, endpoint: str, count: int, ready) -> None:
     import zmq
 
     from jaximpala.transport.codec import encode
@@ -116,17 +118,19 @@ def _zmq_sender(path: str, endpoint: str, count: int) -> None:
     push = make_socket(context, zmq.PUSH, hwm=TRAJECTORY_HWM,
                        kernel_buffer=trajectory_socket_buffer(nbytes), timeout_ms=60_000)
     push.connect(endpoint)
+    ready.wait()
     for sequence in range(count):
         push.send_multipart(encode(arrays, {**meta, "sequence": sequence}), copy=False)
     push.close(linger=60_000)
     context.term()
 
 
-def _redis_sender(path: str, port: int, count: int) -> None:
+def _redis_sender(path: str, port: int, count: int, ready) -> None:
     import redis
 
     arrays = _load(path)
     client = redis.Redis(port=port)
+    ready.wait()
     for _ in range(count):
         while client.llen("trajectories") >= QUEUED:
             time.sleep(0.0005)
@@ -139,6 +143,15 @@ def _spawn(target, *args):
     return process
 
 
+def _start_senders(count: int, target, *args) -> list:
+    """`count` processes running `target(*args, ready)`, released together once all of
+    them are connected (spawning one takes longer than sending the whole run)."""
+    ready = multiprocessing.get_context("spawn").Barrier(count + 1)
+    processes = [_spawn(target, *args, ready) for _ in range(count)]
+    ready.wait(timeout=300)
+    return processes
+
+
 def _time_receive(count: int, receive_one) -> float:
     """Seconds to receive `count` messages, timed from the first one's arrival."""
     receive_one()
@@ -148,10 +161,12 @@ def _time_receive(count: int, receive_one) -> float:
     return time.perf_counter() - start
 
 
-def measure_zmq(path: str, spec, count: int) -> float:
-    """Bytes/s of validated trajectories from another process over TCP loopback."""
+def measure_zmq(path: str, spec, count: int, senders: int = 1) -> float:
+    """Bytes/s of validated trajectories from `senders` processes over TCP loopback, into
+    one PULL socket with the learner's ZeroMQ I/O threads."""
     import zmq
 
+    from jaximpala.config import RuntimeConfig
     from jaximpala.transport.codec import decode
     from jaximpala.transport.sockets import (
         TRAJECTORY_HWM,
@@ -160,22 +175,26 @@ def measure_zmq(path: str, spec, count: int) -> float:
         trajectory_socket_buffer,
     )
 
-    context = zmq.Context()
+    context = zmq.Context(io_threads=RuntimeConfig().io_threads)
     pull = make_socket(context, zmq.PULL, hwm=TRAJECTORY_HWM, timeout_ms=60_000,
                        kernel_buffer=trajectory_socket_buffer(spec.payload_bytes),
                        max_message_bytes=spec.max_message_bytes)
     endpoint = bind(pull, "127.0.0.1", 0)
-    sender = _spawn(_zmq_sender, path, endpoint, count)
-    seconds = _time_receive(count, lambda: decode(pull.recv_multipart(copy=False), spec))
-    sender.join()
+    each = count // senders
+    processes = _start_senders(senders, _zmq_sender, path, endpoint, each)
+    seconds = _time_receive(each * senders,
+                            lambda: decode(pull.recv_multipart(copy=False), spec))
+    for process in processes:
+        process.join()
     pull.close(linger=0)
     context.term()
-    return (count - 1) * spec.payload_bytes / seconds
+    return (each * senders - 1) * spec.payload_bytes / seconds
 
 
-def measure_redis(path: str, payload_bytes: int, count: int, server: str | None
-                  ) -> tuple[float | None, str]:
-    """Bytes/s of pickled trajectories through Redis, or None and why not."""
+def measure_redis(path: str, payload_bytes: int, count: int, server: str | None,
+                  senders: int = 1) -> tuple[float | None, str]:
+    """Bytes/s of pickled trajectories from `senders` processes through Redis, or None
+    and why not."""
     if server is None:
         return None, "skipped: redis-server not found (apt-get install redis-server)"
     try:
@@ -197,11 +216,14 @@ def measure_redis(path: str, payload_bytes: int, count: int, server: str | None
                 if time.monotonic() > deadline:
                     return None, "skipped: redis-server did not start"
                 time.sleep(0.05)
-        sender = _spawn(_redis_sender, path, port, count)
+        each = count // senders
+        processes = _start_senders(senders, _redis_sender, path, port, each)
         seconds = _time_receive(
-            count, lambda: pickle.loads(client.blpop(["trajectories"], timeout=60)[1]))
-        sender.join()
-        return (count - 1) * payload_bytes / seconds, "ok"
+            each * senders,
+            lambda: pickle.loads(client.blpop(["trajectories"], timeout=60)[1]))
+        for sender in processes:
+            sender.join()
+        return (each * senders - 1) * payload_bytes / seconds, "ok"
     finally:
         process.terminate()
         process.wait()
@@ -225,6 +247,7 @@ def measure_memcpy(nbytes: int, count: int) -> float:
 
 
 def bench_transport(args) -> dict:
+    """Both designs with one actor, and with A actors into one learner (as deployed)."""
     import numpy as np
 
     from jaximpala.transport.codec import MessageSpec
@@ -233,19 +256,22 @@ def bench_transport(args) -> dict:
     arrays = _example_arrays(args)
     spec = MessageSpec.from_example(arrays, meta_fields=(
         "actor_id", "incarnation", "sequence", "policy_version"), finite=(".rewards",))
+    result = {"message_bytes": spec.payload_bytes, "actors": {}}
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "trajectory.npz")
         np.savez(path, **arrays)
         memcpy = measure_memcpy(spec.payload_bytes, args.messages)
-        zmq_rate = measure_zmq(path, spec, args.messages)
-        redis_rate, note = measure_redis(path, spec.payload_bytes, args.messages,
-                                         args.redis_server)
-    result = {"message_bytes": spec.payload_bytes, "memcpy_GBps": memcpy / 1e9,
-              "zmq_GBps": zmq_rate / 1e9, "zmq_fraction_of_memcpy": zmq_rate / memcpy,
-              "redis_note": note}
-    if redis_rate is not None:
-        result.update(redis_GBps=redis_rate / 1e9, zmq_vs_redis=zmq_rate / redis_rate)
-    return result
+        for senders in sorted({1, args.actors}):
+            zmq_rate = measure_zmq(path, spec, args.messages, senders)
+            redis_rate, note = measure_redis(path, spec.payload_bytes, args.messages,
+                                             args.redis_server, senders)
+            row = {"zmq_GBps": zmq_rate / 1e9, "zmq_fraction_of_memcpy": zmq_rate / memcpy,
+                   "redis_note": note}
+            if redis_rate is not None:
+                row.update(redis_GBps=redis_rate / 1e9, zmq_vs_redis=zmq_rate / redis_rate)
+            result["actors"][senders] = row
+    return {**result, "memcpy_GBps": memcpy / 1e9, "judged_on_actors": args.actors,
+            **result["actors"][args.actors]}
 
 
 # --- 2. actor overhead ------------------------------------------------------------------
@@ -439,13 +465,19 @@ def run(args) -> int:
     if "transport" in args.parts:
         t = results["transport"] = bench_transport(args)
         print(f"transport: {t['message_bytes'] / 1e6:.2f} MB trajectories, memcpy "
-              f"{t['memcpy_GBps']:.2f} GB/s, ZeroMQ {t['zmq_GBps']:.2f} GB/s = "
-              f"{_verdict(t['zmq_fraction_of_memcpy'], TARGETS['memcpy_fraction'])} of memcpy")
-        if "redis_GBps" in t:
-            print(f"  pickle+Redis {t['redis_GBps']:.2f} GB/s; ZeroMQ / Redis = "
-                  f"{_verdict(t['zmq_vs_redis'], TARGETS['vs_redis'])}")
-        else:
-            print(f"  pickle+Redis {t['redis_note']}")
+              f"{t['memcpy_GBps']:.2f} GB/s")
+        for senders, row in t["actors"].items():
+            judged = senders == t["judged_on_actors"]
+            fraction = row["zmq_fraction_of_memcpy"]
+            print(f"  {senders} actor(s) -> learner: ZeroMQ {row['zmq_GBps']:.2f} GB/s = "
+                  + (f"{_verdict(fraction, TARGETS['memcpy_fraction'])} of memcpy" if judged
+                     else f"{fraction:.2f} of memcpy"))
+            if "redis_GBps" in row:
+                ratio = row["zmq_vs_redis"]
+                print(f"    pickle+Redis {row['redis_GBps']:.2f} GB/s; ZeroMQ / Redis = "
+                      + (_verdict(ratio, TARGETS["vs_redis"]) if judged else f"{ratio:.2f}"))
+            else:
+                print(f"    pickle+Redis {row['redis_note']}")
     if "actors" in args.parts:
         a = results["actors"] = bench_actors(args)
         print(f"actors (A={args.actors}, N={args.num_envs}): arriving at the learner "

@@ -45,19 +45,26 @@ KEEPALIVE_INTERVAL_S = 5
 TRAJECTORY_HWM = 2  # messages per peer queued on each side of a trajectory pipe
 # Kernel buffers of a trajectory connection: without a bound, loopback TCP autotunes to
 # several MB per side, which holds hundreds of small trajectories in flight (stale data, a
-# large policy lag) and hides backpressure from the producer. Sized to one message, so the
-# cap only binds for messages bigger than it: 4 MiB (Linux's usual rmem_max/wmem_max ceiling
-# on tuned hosts; smaller ceilings clamp it) keeps 11 MB driving trajectories near loopback
-# TCP's throughput (3.7 vs 2.4 GB/s at 512 KiB on the 2-core box) with under half a message
-# in flight.
+# large policy lag) and hides backpressure from the producer. So a buffer is sized to one
+# message. A message bigger than the largest buffer a socket may set (rmem_max/wmem_max,
+# commonly 4 MiB) cannot get one: capping its buffers below a message cost a quarter to a
+# half of the loopback throughput of 11 MB driving trajectories (two actors into one
+# learner, 2-core box: 1.8-3.0 GB/s capped, 3.7-4.0 GB/s autotuned), so such sockets keep
+# the kernel's autotuning, whose tcp_rmem/tcp_wmem maxima bound them to a few messages in
+# flight.
 TRAJECTORY_SOCKET_BUFFER = 4 * 1024 * 1024
 MIN_SOCKET_BUFFER = 4096
 
 
-def trajectory_socket_buffer(message_bytes: int) -> int:
-    """Kernel buffer for a trajectory socket: about one message, within [4 KiB, 4 MiB],
-    so what is in flight is bounded in messages (hence policy lag), not only in bytes."""
-    return int(min(TRAJECTORY_SOCKET_BUFFER, max(MIN_SOCKET_BUFFER, message_bytes)))
+def trajectory_socket_buffer(message_bytes: int) -> int | None:
+    """Kernel buffer for a trajectory socket: one message, at least 4 KiB, so what is in
+    flight is bounded in messages (hence policy lag), not only in bytes; None (the kernel's
+    autotuning) for a message over 4 MiB, which no settable buffer holds."""
+    if message_bytes > TRAJECTORY_SOCKET_BUFFER:
+        return None
+    return int(max(MIN_SOCKET_BUFFER, message_bytes))
+
+
 REPORT_HWM = 16
 MAX_REQUEST_BYTES = 64
 
