@@ -205,8 +205,8 @@ class RuntimeConfig:
       trajectory_port, params_port: TCP ports of the learner (0: pick free ports).
       io_threads: ZeroMQ I/O threads of each learner process. One TCP stream's receive is
         about one thread's work, so with one thread the actors' trajectories queue behind
-        each other (two actors, 11 MB trajectories: 0.13-0.15 of memcpy with one thread,
-        0.30 with two; `jaximpala bench pipeline --parts transport`).
+        each other (two actors, 11 MB trajectories on 2 cores: 0.13-0.15 of memcpy with one
+        thread, 0.28-0.38 with two; `jaximpala bench pipeline --parts transport`).
       queue_size: trajectories the learner holds decoded in memory, at most.
       prefetch_depth: batches put on the devices ahead of the update.
       max_policy_lag: drop trajectories whose acting version is older than this many
