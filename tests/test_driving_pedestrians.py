@@ -39,7 +39,7 @@ def _car(s, d, speed=0.0):
 def test_crossing_pedestrian_walks_at_its_speed():
     p = _step(_peds(50.0, -2.0, CROSSING, speed=1.5))
     assert p.d[0, 0] == pytest.approx(-2.0 + 0.15)
-    assert pedestrians.on_road(p, HALF_WIDTH)[0, 0]
+    assert pedestrians.on_road(p.phase[0, 0], p.d[0, 0], HALF_WIDTH[0])
 
 
 def test_start_is_stochastic_with_the_given_rate():

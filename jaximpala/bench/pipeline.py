@@ -143,22 +143,23 @@ def _spawn(target, *args):
     return process
 
 
-def _start_senders(count: int, target, *args) -> list:
-    """`count` processes running `target(*args, ready)`, released together once all of
-    them are connected (spawning one takes longer than sending the whole run)."""
-    ready = multiprocessing.get_context("spawn").Barrier(count + 1)
-    processes = [_spawn(target, *args, ready) for _ in range(count)]
+def _receive_rate(count: int, senders: int, payload_bytes: int, sender, args: tuple,
+                  receive_one) -> float:
+    """Bytes/s received from `senders` processes running `sender(*args, count // senders,
+    ready)`, released together once all of them are connected (spawning one takes longer
+    than sending the whole run), timed from the first message's arrival."""
+    each = count // senders
+    ready = multiprocessing.get_context("spawn").Barrier(senders + 1)
+    processes = [_spawn(sender, *args, each, ready) for _ in range(senders)]
     ready.wait(timeout=300)
-    return processes
-
-
-def _time_receive(count: int, receive_one) -> float:
-    """Seconds to receive `count` messages, timed from the first one's arrival."""
     receive_one()
     start = time.perf_counter()
-    for _ in range(count - 1):
+    for _ in range(each * senders - 1):
         receive_one()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    for process in processes:
+        process.join()
+    return (each * senders - 1) * payload_bytes / seconds
 
 
 def measure_zmq(path: str, spec, count: int, senders: int = 1) -> float:
@@ -180,15 +181,11 @@ def measure_zmq(path: str, spec, count: int, senders: int = 1) -> float:
                        kernel_buffer=trajectory_socket_buffer(spec.payload_bytes),
                        max_message_bytes=spec.max_message_bytes)
     endpoint = bind(pull, "127.0.0.1", 0)
-    each = count // senders
-    processes = _start_senders(senders, _zmq_sender, path, endpoint, each)
-    seconds = _time_receive(each * senders,
-                            lambda: decode(pull.recv_multipart(copy=False), spec))
-    for process in processes:
-        process.join()
+    rate = _receive_rate(count, senders, spec.payload_bytes, _zmq_sender, (path, endpoint),
+                         lambda: decode(pull.recv_multipart(copy=False), spec))
     pull.close(linger=0)
     context.term()
-    return (each * senders - 1) * spec.payload_bytes / seconds
+    return rate
 
 
 def measure_redis(path: str, payload_bytes: int, count: int, server: str | None,
@@ -216,14 +213,10 @@ def measure_redis(path: str, payload_bytes: int, count: int, server: str | None,
                 if time.monotonic() > deadline:
                     return None, "skipped: redis-server did not start"
                 time.sleep(0.05)
-        each = count // senders
-        processes = _start_senders(senders, _redis_sender, path, port, each)
-        seconds = _time_receive(
-            each * senders,
+        rate = _receive_rate(
+            count, senders, payload_bytes, _redis_sender, (path, port),
             lambda: pickle.loads(client.blpop(["trajectories"], timeout=60)[1]))
-        for sender in processes:
-            sender.join()
-        return (each * senders - 1) * payload_bytes / seconds, "ok"
+        return rate, "ok"
     finally:
         process.terminate()
         process.wait()

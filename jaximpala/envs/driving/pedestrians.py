@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from numba.extending import register_jitable
 
 from jaximpala.envs.driving.noise import StepNoise
 from jaximpala.envs.driving.scenario import NO_CROSSWALK
@@ -43,9 +44,11 @@ def kerb_offset(side: np.ndarray, half_width: np.ndarray) -> np.ndarray:
     return -side * (half_width[:, None] + KERB_OFFSET)
 
 
-def on_road(peds: Pedestrians, half_width: np.ndarray) -> np.ndarray:
-    """[N, P] bool: the pedestrian is on the carriageway. half_width: [N]."""
-    return (peds.phase == CROSSING) & (np.abs(peds.d) < half_width[:, None] + 0.5 * SIZE)
+@register_jitable  # called from compiled kernels
+def on_road(phase, d, half_width):
+    """Whether one pedestrian (its phase and lateral offset d) is on the carriageway of
+    half-width half_width."""
+    return phase == CROSSING and abs(d) < half_width + 0.5 * SIZE
 
 
 @numba.njit(cache=True)

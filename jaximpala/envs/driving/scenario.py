@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from numba.extending import register_jitable
 
 from jaximpala.envs.driving.config import (
     FRICTION_RANGES,
@@ -147,7 +148,8 @@ def _generate_one(config: DrivingConfig, rng: np.random.Generator) -> dict:
     )
 
 
-def _uniform(low: float, high: float, u: float) -> float:
+@register_jitable  # also called from the kernels below
+def _uniform(low, high, u):
     """The uniform(low, high) quantity of the double u in [0, 1)."""
     return low + (high - low) * u
 
@@ -170,16 +172,15 @@ def _road_kernel(road_u, max_curvature, max_slope, crosswalk_u, crosswalk_low, c
     curvatures, slopes = np.empty(segments), np.empty(segments)
     total = 0.0
     for k in range(segments):
-        total += 40.0 + (120.0 - 40.0) * road_u[k]
+        total += _uniform(40.0, 120.0, road_u[k])
         ends[k] = total
         if road_u[segments + k] < 0.4:
             curvatures[k] = 0.0
         else:
-            curvatures[k] = -max_curvature + (max_curvature - -max_curvature) * road_u[
-                2 * segments + k]
-        slopes[k] = -max_slope + (max_slope - -max_slope) * road_u[3 * segments + k]
+            curvatures[k] = _uniform(-max_curvature, max_curvature, road_u[2 * segments + k])
+        slopes[k] = _uniform(-max_slope, max_slope, road_u[3 * segments + k])
     curvatures[0] = slopes[0] = 0.0
-    candidates = np.sort(crosswalk_low + (crosswalk_high - crosswalk_low) * crosswalk_u)
+    candidates = np.sort(_uniform(crosswalk_low, crosswalk_high, crosswalk_u))
     kept = 0
     for c in range(count):
         if kept == 0 or candidates[c] - crosswalk_s[kept - 1] >= 40.0:
@@ -235,23 +236,23 @@ def _traffic_kernel(chosen, lanes, offs, u, speed_limit, active, lane, values):
         if j < c:
             active[j] = True
             lane[j] = lanes[chosen[j]]
-            values[0, j] = EGO_START_S + offs[chosen[j]] + (-2.0 + (2.0 - -2.0) * u[j])
+            values[0, j] = EGO_START_S + offs[chosen[j]] + _uniform(-2.0, 2.0, u[j])
         else:
             values[0, j] = FAR_AWAY
         if is_truck:
-            values[2, j] = 8.0 + (10.0 - 8.0) * u[b + 1 * m]
+            values[2, j] = _uniform(8.0, 10.0, u[b + 1 * m])
             values[3, j] = 2.4
         else:
-            values[2, j] = 4.0 + (5.2 - 4.0) * u[b + 2 * m]
-            values[3, j] = 1.7 + (2.0 - 1.7) * u[b + 3 * m]
-        desired = speed_limit * (0.75 + (1.1 - 0.75) * u[b + 4 * m])
+            values[2, j] = _uniform(4.0, 5.2, u[b + 2 * m])
+            values[3, j] = _uniform(1.7, 2.0, u[b + 3 * m])
+        desired = speed_limit * _uniform(0.75, 1.1, u[b + 4 * m])
         values[4, j] = desired
-        values[1, j] = desired * (0.6 + (1.0 - 0.6) * u[b + 5 * m]) if j < c else 0.0
-        values[5, j] = 1.0 + (2.0 - 1.0) * u[b + 6 * m]
-        values[6, j] = 1.0 + (2.0 - 1.0) * u[b + 7 * m]
-        values[7, j] = 1.5 + (3.0 - 1.5) * u[b + 8 * m]
-        values[8, j] = 1.5 + (3.0 - 1.5) * u[b + 9 * m]
-        values[9, j] = 0.0 + (0.5 - 0.0) * u[b + 10 * m]
+        values[1, j] = desired * _uniform(0.6, 1.0, u[b + 5 * m]) if j < c else 0.0
+        values[5, j] = _uniform(1.0, 2.0, u[b + 6 * m])
+        values[6, j] = _uniform(1.0, 2.0, u[b + 7 * m])
+        values[7, j] = _uniform(1.5, 3.0, u[b + 8 * m])
+        values[8, j] = _uniform(1.5, 3.0, u[b + 9 * m])
+        values[9, j] = _uniform(0.0, 0.5, u[b + 10 * m])
 
 
 @functools.lru_cache(maxsize=8)
@@ -307,11 +308,11 @@ def _pedestrian_kernel(first_u, rest_u, which, crosswalk_s, has_crosswalk, jaywa
         jaywalk = first_u[j] < jaywalk_prob
         dormant[j] = not jaywalk and not has_crosswalk
         low, high = EGO_START_S + 20.0, EGO_START_S + 250.0
-        anywhere = low + (high - low) * first_u[p + j]
+        anywhere = _uniform(low, high, first_u[p + j])
         if jaywalk or not has_crosswalk:
             values[0, j] = anywhere
         else:
-            values[0, j] = crosswalk_s[which[j]] + (-1.5 + (1.5 - -1.5) * rest_u[j])
+            values[0, j] = crosswalk_s[which[j]] + _uniform(-1.5, 1.5, rest_u[j])
         values[1, j] = -1.0 if rest_u[skip + j] < 0.5 else 1.0
-        values[2, j] = 0.9 + (1.7 - 0.9) * rest_u[skip + p + j]
-        values[3, j] = 0.05 + (0.4 - 0.05) * rest_u[skip + 2 * p + j]
+        values[2, j] = _uniform(0.9, 1.7, rest_u[skip + p + j])
+        values[3, j] = _uniform(0.05, 0.4, rest_u[skip + 2 * p + j])

@@ -92,8 +92,7 @@ def _obstacle_columns(ego_s, ego_d, ego_speed, ego_length, ego_width, ped_s, ped
             lane[i, c] = lane_index(ego_d[i] + side * 0.5 * ego_width, lanes, width)
             half_length[i, c], valid[i, c], passable[i, c] = 0.5 * ego_length, True, False
         for j in range(p):
-            on_road = (ped_phase[i, j] == pedestrians.CROSSING
-                       and abs(ped_d[i, j]) < half_width[i] + 0.5 * pedestrians.SIZE)
+            on_road = pedestrians.on_road(ped_phase[i, j], ped_d[i, j], half_width[i])
             for c, d in ((2 + j, ped_d[i, j]), (2 + p + j, ped_d[i, j] + 1.5 * ped_side[i, j])):
                 s[i, c], lane[i, c], speed[i, c] = ped_s[i, j], lane_index(d, lanes, width), 0.0
                 half_length[i, c], valid[i, c] = 0.5 * pedestrians.SIZE, on_road
