@@ -349,6 +349,10 @@ def join_distributed(runtime: RuntimeConfig) -> None:
     if runtime.num_processes == 1 or jax.distributed.is_initialized():
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # JAX's preemption service installs its own SIGTERM handler, which replaces ours: a
+    # SIGTERM (Slurm's scancel, a preemption) would be swallowed, with no stop and no final
+    # checkpoint. Stops are agreed through `_any_process_stopping` instead.
+    jax.config.update("jax_enable_preemption_service", False)
     jax.distributed.initialize(runtime.coordinator_address, runtime.num_processes,
                                runtime.process_id,
                                heartbeat_timeout_seconds=runtime.peer_timeout_s)
