@@ -8,6 +8,9 @@
 #SBATCH --gpus-per-node=8
 #SBATCH --cpus-per-task=64
 #SBATCH --time=24:00:00
+# SIGTERM to every learner 3 minutes before the time limit: they stop together after the
+# update in progress and write a checkpoint (resume with --resume RUN_DIR).
+#SBATCH --signal=TERM@180
 set -euo pipefail
 
 # Node 0 runs the jax.distributed coordinator and publishes params to every actor.

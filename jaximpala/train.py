@@ -209,6 +209,9 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
         config = dataclasses.replace(config, run_dir=str(run_dir))
         env_changed = read_run_config(run_dir).env != config.env  # before it is overwritten
     prepare_run_dir(run_dir, config, list(argv))
+    if config.runtime.mode == "distributed":  # before the first JAX computation
+        runtime = importlib.import_module("jaximpala.runtime")
+        runtime.join_distributed(runtime.with_process_env(config.runtime))
     algo, updates = config.algo, num_updates(config.algo, config.total_env_steps)
     agent = agent_for_env(config.env.id, config.env.kwargs, config.network)
     learner_key, _ = run_keys(config.seed)
@@ -265,7 +268,6 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
                     collector_state=collector_state, checkpoint_every=every,
                     on_checkpoint=save)
             else:
-                runtime = importlib.import_module("jaximpala.runtime")
                 result = runtime.train_distributed(
                     config.env, algo, config.runtime, total_env_steps=config.total_env_steps,
                     seed=config.seed, network=config.network, learner=learner,

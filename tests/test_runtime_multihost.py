@@ -118,3 +118,45 @@ def test_a_killed_learner_stops_its_peer_within_the_peer_timeout(tmp_path):
         for process in processes:
             if process.poll() is None:
                 process.kill()
+
+
+def test_jaximpala_train_on_two_hosts_stops_together_on_sigterm_with_a_checkpoint(tmp_path):
+    """The issue's launch: the same `jaximpala train` command per learner process (it must
+    join jax.distributed before its first JAX computation). SIGTERM to process 0 alone
+    stops both after the same update; process 0 writes the final checkpoint."""
+    coordinator, trajectory, params, params_request = _free_ports(4)
+    processes = []
+    for process_id in range(2):
+        command = [
+            sys.executable, "-m", "jaximpala", "train", "--config", "cartpole_impala",
+            f"run_dir={tmp_path / f'run{process_id}'}", "logging.log_every=1",
+            "logging.wandb_mode=disabled", "eval.episodes=0", "eval.video_steps=0",
+            "total_env_steps=10000000", "runtime.mode=distributed", "runtime.num_actors=1",
+            f"runtime.trajectory_port={trajectory}", f"runtime.params_port={params}",
+            f"runtime.params_request_port={params_request}"]
+        environ = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu",
+                       JAXIMPALA_COORDINATOR_ADDRESS=f"127.0.0.1:{coordinator}",
+                       JAXIMPALA_NUM_PROCESSES="2", JAXIMPALA_PROCESS_ID=str(process_id))
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=environ, text=True,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    metrics = [tmp_path / f"run{i}" / "metrics.jsonl" for i in range(2)]
+    try:
+        deadline = time.monotonic() + 300
+        while not all(_updates_written(m) >= 3 for m in metrics):
+            if any(p.poll() is not None for p in processes):
+                errors = [p.communicate()[1][-2000:] for p in processes if p.poll() is not None]
+                raise AssertionError(f"a learner ended before training: {errors}")
+            assert time.monotonic() < deadline, "the two learners never trained together"
+            time.sleep(0.5)
+        processes[0].send_signal(signal.SIGTERM)
+        outputs = [p.communicate(timeout=120) for p in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    assert [p.returncode for p in processes] == [0, 0], [err[-2000:] for _, err in outputs]
+    summaries = [json.loads(out.splitlines()[-2]) for out, _ in outputs]
+    assert [s["stopped"] for s in summaries] == [True, True]
+    assert summaries[0]["updates"] == summaries[1]["updates"] >= 3
+    checkpoints = tmp_path / "run0" / "checkpoints"
+    assert str(summaries[0]["updates"]) in [p.name for p in checkpoints.iterdir()]
