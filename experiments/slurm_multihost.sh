@@ -26,7 +26,10 @@ keys="${JAXIMPALA_KEYS:-$HOME/.jaximpala/keys}"
 # Actors: leave a few cores to the learner's input pipeline.
 actors=$((SLURM_CPUS_PER_TASK - 4))
 
+# One run directory for every learner (on a shared file system): process 0 writes the
+# checkpoints there, and a resume (`--resume runs/slurm-<job id>` in the srun line) finds them.
 srun jaximpala train --config configs/driving_appo.yaml \
+    run_dir="runs/slurm-$SLURM_JOB_ID" \
     runtime.mode=distributed \
     runtime.num_actors="$actors" \
     runtime.host=0.0.0.0 \

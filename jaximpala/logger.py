@@ -74,12 +74,15 @@ class MetricsLogger:
       config: the `logging` section.
       run_config: the resolved config as plain data, stored with the W&B run.
       run_id: W&B run id; a resumed run passes the same id to continue the same W&B run.
+      filename: the metrics file in `run_dir` (another learner process of a multi-host
+        run keeps its own beside process 0's `metrics.jsonl`).
     """
 
     def __init__(self, run_dir: str | pathlib.Path, config: LoggingConfig,
-                 run_config: dict | None = None, run_id: str | None = None):
+                 run_config: dict | None = None, run_id: str | None = None,
+                 filename: str = METRICS_FILE):
         self.run_dir = pathlib.Path(run_dir)
-        self._file = open(self.run_dir / METRICS_FILE, "a")
+        self._file = open(self.run_dir / filename, "a")
         self._queue: queue.Queue = queue.Queue()
         self.wandb_run = _start_wandb(self.run_dir, config, run_config, run_id)
         self._thread = threading.Thread(target=self._drain, name="metrics-logger",

@@ -209,9 +209,15 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
         config = dataclasses.replace(config, run_dir=str(run_dir))
         env_changed = read_run_config(run_dir).env != config.env  # before it is overwritten
     prepare_run_dir(run_dir, config, list(argv))
+    process = 0
     if config.runtime.mode == "distributed":  # before the first JAX computation
         runtime = importlib.import_module("jaximpala.runtime")
         runtime.join_distributed(runtime.with_process_env(config.runtime))
+        process = importlib.import_module("jax").process_index()
+    # Every learner of a multi-host run holds the same params; process 0 alone evaluates and
+    # writes the run's files (as it alone writes the checkpoints), so that learners sharing
+    # a run_dir do not write over each other. The others keep their metrics beside.
+    primary = process == 0
     algo, updates = config.algo, num_updates(config.algo, config.total_env_steps)
     agent = agent_for_env(config.env.id, config.env.kwargs, config.network)
     learner_key, _ = run_keys(config.seed)
@@ -220,7 +226,8 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
     if resume_dir is not None:
         restored = checkpointer.restore(initial_train_state(config, agent))
         state, collector_state = restored.train_state, restored.collector_state
-        truncate_metrics(run_dir, restored.step)
+        if primary:
+            truncate_metrics(run_dir, restored.step)
         if env_changed and collector_state is not None:
             # The saved envs carry the old settings (e.g. reward weights): restoring them
             # would silently ignore the override.
@@ -238,8 +245,13 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
             "update": learner.version, "env_steps": learner.version * frames_per_update(algo)})
 
     stop = stop or threading.Event()
-    logger = MetricsLogger(run_dir, config.logging, config_to_dict(config),
-                           run_id=_wandb_run_id(run_dir))
+    if primary:
+        logger = MetricsLogger(run_dir, config.logging, config_to_dict(config),
+                               run_id=_wandb_run_id(run_dir))
+    else:
+        logger = MetricsLogger(run_dir, dataclasses.replace(config.logging,
+                                                            wandb_mode="disabled"),
+                               filename=f"metrics.process{process}.jsonl")
     display = ProgressDisplay(updates * frames_per_update(algo),
                               start_update * frames_per_update(algo), config.logging.progress)
     every = config.checkpoint.every_updates
@@ -247,7 +259,7 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
     def on_update(metrics: dict) -> None:
         display.update(metrics)
         update = metrics["update"]
-        if config.eval.every_updates and update % config.eval.every_updates == 0:
+        if primary and config.eval.every_updates and update % config.eval.every_updates == 0:
             metrics = {**metrics, **_prefixed("eval/", _evaluate(config, agent,
                                                                  learner.params))}
         if update % config.logging.log_every == 0 or "eval/episodes" in metrics:
@@ -279,10 +291,10 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
         summary.update(updates=learner.version,
                        env_steps=learner.version * frames_per_update(algo),
                        stopped=result.stopped)
-        if config.eval.episodes and not result.stopped:
+        if primary and config.eval.episodes and not result.stopped:
             summary["eval"] = _evaluate(config, agent, learner.params)
             logger.log({"update": learner.version, **_prefixed("eval/", summary["eval"])})
-        if config.eval.video_steps and not result.stopped:
+        if primary and config.eval.video_steps and not result.stopped:
             from jaximpala.render_run import write_episode_gif
 
             summary["video"] = str(write_episode_gif(
@@ -301,7 +313,8 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
     summary.update(wall_seconds=round(time.perf_counter() - tick, 2),
                    train_return=display.recent_return(),
                    train_success_rate=display.recent_success())
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    if primary:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 
 

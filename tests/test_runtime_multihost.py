@@ -120,18 +120,15 @@ def test_a_killed_learner_stops_its_peer_within_the_peer_timeout(tmp_path):
                 process.kill()
 
 
-def test_jaximpala_train_on_two_hosts_stops_together_on_sigterm_with_a_checkpoint(tmp_path):
-    """The issue's launch: the same `jaximpala train` command per learner process (it must
-    join jax.distributed before its first JAX computation). SIGTERM to process 0 alone
-    stops both after the same update; process 0 writes the final checkpoint."""
+def _start_train_processes(run_dir, *argv: str) -> list[subprocess.Popen]:
+    """`jaximpala train ... argv` as learner processes 0 and 1 of one CartPole run."""
     coordinator, trajectory, params, params_request = _free_ports(4)
     processes = []
     for process_id in range(2):
         command = [
-            sys.executable, "-m", "jaximpala", "train", "--config", "cartpole_impala",
-            f"run_dir={tmp_path / f'run{process_id}'}", "logging.log_every=1",
+            sys.executable, "-m", "jaximpala", "train", *argv, "logging.log_every=1",
             "logging.wandb_mode=disabled", "eval.episodes=0", "eval.video_steps=0",
-            "total_env_steps=10000000", "runtime.mode=distributed", "runtime.num_actors=1",
+            "runtime.mode=distributed", "runtime.num_actors=1",
             f"runtime.trajectory_port={trajectory}", f"runtime.params_port={params}",
             f"runtime.params_request_port={params_request}"]
         environ = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu",
@@ -139,10 +136,15 @@ def test_jaximpala_train_on_two_hosts_stops_together_on_sigterm_with_a_checkpoin
                        JAXIMPALA_NUM_PROCESSES="2", JAXIMPALA_PROCESS_ID=str(process_id))
         processes.append(subprocess.Popen(command, cwd=ROOT, env=environ, text=True,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    metrics = [tmp_path / f"run{i}" / "metrics.jsonl" for i in range(2)]
+    return processes
+
+
+def _sigterm_process_0_after(processes, metrics_files, updates: int) -> list[dict]:
+    """Waits until every metrics file has `updates` lines, SIGTERMs learner 0 alone and
+    returns both learners' summaries (they must exit 0)."""
     try:
         deadline = time.monotonic() + 300
-        while not all(_updates_written(m) >= 3 for m in metrics):
+        while not all(_updates_written(m) >= updates for m in metrics_files):
             if any(p.poll() is not None for p in processes):
                 errors = [p.communicate()[1][-2000:] for p in processes if p.poll() is not None]
                 raise AssertionError(f"a learner ended before training: {errors}")
@@ -155,8 +157,28 @@ def test_jaximpala_train_on_two_hosts_stops_together_on_sigterm_with_a_checkpoin
             if process.poll() is None:
                 process.kill()
     assert [p.returncode for p in processes] == [0, 0], [err[-2000:] for _, err in outputs]
-    summaries = [json.loads(out.splitlines()[-2]) for out, _ in outputs]
+    return [json.loads(out.splitlines()[-2]) for out, _ in outputs]
+
+
+def test_jaximpala_train_on_two_hosts_stops_on_sigterm_and_resumes(tmp_path):
+    """The issue's launch: the same `jaximpala train` command per learner process, one
+    shared run_dir (it must join jax.distributed before its first JAX computation). SIGTERM
+    to process 0 alone stops both after the same update; process 0 writes the checkpoint
+    and the run's metrics, and `--resume` on both continues from that update."""
+    run_dir = tmp_path / "run"
+    metrics = [run_dir / "metrics.jsonl", run_dir / "metrics.process1.jsonl"]
+    summaries = _sigterm_process_0_after(_start_train_processes(
+        run_dir, "--config", "cartpole_impala", f"run_dir={run_dir}",
+        "total_env_steps=10000000"), metrics, 3)
     assert [s["stopped"] for s in summaries] == [True, True]
-    assert summaries[0]["updates"] == summaries[1]["updates"] >= 3
-    checkpoints = tmp_path / "run0" / "checkpoints"
-    assert str(summaries[0]["updates"]) in [p.name for p in checkpoints.iterdir()]
+    stopped_at = summaries[0]["updates"]
+    assert summaries[1]["updates"] == stopped_at >= 3
+    assert str(stopped_at) in [p.name for p in (run_dir / "checkpoints").iterdir()]
+    written = [json.loads(line)["update"] for line in metrics[0].read_text().splitlines()]
+    assert written == list(range(1, stopped_at + 1))  # one writer, every update once
+
+    summaries = _sigterm_process_0_after(_start_train_processes(
+        run_dir, "--resume", str(run_dir)), metrics, stopped_at + 3)
+    assert summaries[0]["updates"] == summaries[1]["updates"] >= stopped_at + 3
+    written = [json.loads(line)["update"] for line in metrics[0].read_text().splitlines()]
+    assert written == list(range(1, summaries[0]["updates"] + 1))
