@@ -195,7 +195,7 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
     from jaximpala.checkpoint import Checkpointer
     from jaximpala.inline import agent_for_env, run_keys, train_inline
     from jaximpala.learner import Learner, NonFiniteError
-    from jaximpala.logger import MetricsLogger, truncate_metrics
+    from jaximpala.logger import truncate_metrics
 
     check_runtime(config)
     _quiet_absl()
@@ -209,14 +209,10 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
         config = dataclasses.replace(config, run_dir=str(run_dir))
         env_changed = read_run_config(run_dir).env != config.env  # before it is overwritten
     prepare_run_dir(run_dir, config, list(argv))
-    process = 0
-    if config.runtime.mode == "distributed":  # before the first JAX computation
-        runtime = importlib.import_module("jaximpala.runtime")
-        runtime.join_distributed(runtime.with_process_env(config.runtime))
-        process = importlib.import_module("jax").process_index()
+    process = _join_learner_group(config)  # before the first JAX computation
     # Every learner of a multi-host run holds the same params; process 0 alone evaluates and
     # writes the run's files (as it alone writes the checkpoints), so that learners sharing
-    # a run_dir do not write over each other. The others keep their metrics beside.
+    # a run_dir do not write over each other.
     primary = process == 0
     algo, updates = config.algo, num_updates(config.algo, config.total_env_steps)
     agent = agent_for_env(config.env.id, config.env.kwargs, config.network)
@@ -245,13 +241,7 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
             "update": learner.version, "env_steps": learner.version * frames_per_update(algo)})
 
     stop = stop or threading.Event()
-    if primary:
-        logger = MetricsLogger(run_dir, config.logging, config_to_dict(config),
-                               run_id=_wandb_run_id(run_dir))
-    else:
-        logger = MetricsLogger(run_dir, dataclasses.replace(config.logging,
-                                                            wandb_mode="disabled"),
-                               filename=f"metrics.process{process}.jsonl")
+    logger = _metrics_logger(config, run_dir, process)
     display = ProgressDisplay(updates * frames_per_update(algo),
                               start_update * frames_per_update(algo), config.logging.progress)
     every = config.checkpoint.every_updates
@@ -280,6 +270,7 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
                     collector_state=collector_state, checkpoint_every=every,
                     on_checkpoint=save)
             else:
+                runtime = importlib.import_module("jaximpala.runtime")
                 result = runtime.train_distributed(
                     config.env, algo, config.runtime, total_env_steps=config.total_env_steps,
                     seed=config.seed, network=config.network, learner=learner,
@@ -316,6 +307,27 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
     if primary:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def _join_learner_group(config: RunConfig) -> int:
+    """This learner's process index: 0 unless a multi-host run, which it joins here."""
+    if config.runtime.mode != "distributed":
+        return 0
+    runtime = importlib.import_module("jaximpala.runtime")
+    runtime.join_distributed(runtime.with_process_env(config.runtime))
+    return importlib.import_module("jax").process_index()
+
+
+def _metrics_logger(config: RunConfig, run_dir: pathlib.Path, process: int):
+    """Process 0 logs the run (`metrics.jsonl`, W&B); another learner process of a multi-host
+    run keeps its own pipeline metrics in `metrics.process<i>.jsonl`, without W&B."""
+    from jaximpala.logger import MetricsLogger
+
+    if process == 0:
+        return MetricsLogger(run_dir, config.logging, config_to_dict(config),
+                             run_id=_wandb_run_id(run_dir))
+    return MetricsLogger(run_dir, dataclasses.replace(config.logging, wandb_mode="disabled"),
+                         filename=f"metrics.process{process}.jsonl")
 
 
 def initial_train_state(config: RunConfig, agent):
