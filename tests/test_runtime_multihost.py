@@ -51,7 +51,9 @@ def _start_learners(tmp_path, updates: int, **runtime) -> list[subprocess.Popen]
 
 
 def _last_update(path) -> dict | None:
-    lines = path.read_text().splitlines() if path.exists() else []
+    """The last complete line of a learner's updates.jsonl (it may be mid-write)."""
+    text = path.read_text() if path.exists() else ""
+    lines = text[:text.rfind("\n") + 1].splitlines()
     return json.loads(lines[-1]) if lines else None
 
 
