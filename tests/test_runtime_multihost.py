@@ -11,7 +11,7 @@ import time
 
 import psutil
 
-from tests.test_runtime import ROOT
+from tests.test_runtime import ROOT, _wait_for
 
 
 def _free_ports(count: int) -> list[int]:
@@ -57,6 +57,20 @@ def _last_update(path) -> dict | None:
     return json.loads(lines[-1]) if lines else None
 
 
+def _all_running(processes) -> bool:
+    """True while every learner runs; fails, naming how the others ended, otherwise."""
+    ended = [(p.returncode, (p.communicate()[1] or "")[-2000:])
+             for p in processes if p.poll() is not None]
+    assert not ended, f"a learner ended early (code, stderr): {ended}"
+    return True
+
+
+def _kill_survivors(processes) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+
+
 def test_two_learner_processes_average_gradients_and_share_actors(tmp_path):
     """The run goes on until both learners have had trajectories from both actors (how
     long depends on which actor compiles `act` first), then SIGTERM to learner 0 alone
@@ -64,20 +78,14 @@ def test_two_learner_processes_average_gradients_and_share_actors(tmp_path):
     processes = _start_learners(tmp_path, 100_000)
     logs = [tmp_path / f"learner{i}" / "updates.jsonl" for i in range(2)]
     try:
-        deadline = time.monotonic() + 300
-        while not all((u := _last_update(log)) and u["actors_seen"] == 2 and u["update"] >= 3
-                      for log in logs):
-            assert time.monotonic() < deadline, (
-                f"both actors never fed both learners: {[_last_update(log) for log in logs]}")
-            assert all(p.poll() is None for p in processes)
-            time.sleep(0.5)
+        _wait_for(lambda: _all_running(processes) and all(
+            (u := _last_update(log)) and u["actors_seen"] == 2 and u["update"] >= 3
+            for log in logs), 300, "both actors to feed both learners")
         processes[0].send_signal(signal.SIGTERM)
         for process in processes:
             assert process.wait(timeout=120) == 0
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
+        _kill_survivors(processes)
     checkpoints = [(tmp_path / f"learner{i}" / "checkpoint.msgpack").read_bytes()
                    for i in range(2)]
     results = [json.loads((tmp_path / f"learner{i}" / "result.json").read_text())
@@ -101,11 +109,8 @@ def test_a_killed_learner_stops_its_peer_within_the_peer_timeout(tmp_path):
     peer_timeout_s = 10
     processes = _start_learners(tmp_path, 100_000, peer_timeout_s=peer_timeout_s)
     try:
-        deadline = time.monotonic() + 300
-        while _updates_written(tmp_path / "learner1" / "updates.jsonl") < 3:
-            assert time.monotonic() < deadline, "the two learners never trained together"
-            assert all(p.poll() is None for p in processes)
-            time.sleep(0.5)
+        _wait_for(lambda: _all_running(processes) and _updates_written(
+            tmp_path / "learner1" / "updates.jsonl") >= 3, 300, "the learners to train together")
         survivor = psutil.Process(processes[0].pid)
         actors = survivor.children(recursive=True)
         processes[1].send_signal(signal.SIGKILL)
@@ -117,9 +122,7 @@ def test_a_killed_learner_stops_its_peer_within_the_peer_timeout(tmp_path):
         _, alive = psutil.wait_procs(actors, timeout=15)
         assert alive == []
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
+        _kill_survivors(processes)
 
 
 def _start_train_processes(run_dir, *argv: str) -> list[subprocess.Popen]:
@@ -145,19 +148,13 @@ def _sigterm_process_0_after(processes, metrics_files, updates: int) -> list[dic
     """Waits until every metrics file has `updates` lines, SIGTERMs learner 0 alone and
     returns both learners' summaries (they must exit 0)."""
     try:
-        deadline = time.monotonic() + 300
-        while not all(_updates_written(m) >= updates for m in metrics_files):
-            if any(p.poll() is not None for p in processes):
-                errors = [p.communicate()[1][-2000:] for p in processes if p.poll() is not None]
-                raise AssertionError(f"a learner ended before training: {errors}")
-            assert time.monotonic() < deadline, "the two learners never trained together"
-            time.sleep(0.5)
+        _wait_for(lambda: _all_running(processes) and all(
+            _updates_written(m) >= updates for m in metrics_files), 300,
+            "the learners to train together")
         processes[0].send_signal(signal.SIGTERM)
         outputs = [p.communicate(timeout=120) for p in processes]
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
+        _kill_survivors(processes)
     assert [p.returncode for p in processes] == [0, 0], [err[-2000:] for _, err in outputs]
     return [json.loads(out.splitlines()[-2]) for out, _ in outputs]
 
