@@ -25,6 +25,24 @@ def test_baseline_keeps_its_lane_on_an_empty_dry_road():
     assert (env.sim.ego.speed > 5.0).all()
 
 
+def test_baseline_drives_alike_with_angle_and_rate_steering():
+    """The driver turns its target angle into the rate that reaches it, so the two action
+    parametrisations give the same wheel angles (up to the float32 observation)."""
+    paths = {}
+    for steering in ("angle", "rate"):
+        env = DrivingVectorEnv(num_envs=4, preset="easy", steering=steering)
+        driver = BaselineDriver(env.config, 4)
+        obs, _ = env.reset(seed=3)
+        steer = []
+        for _ in range(120):
+            obs, _, terminated, truncated, _ = env.step(driver.act(obs))
+            assert not (terminated | truncated).any()
+            steer.append(env.sim.ego.steer.copy())
+        paths[steering] = np.array(steer)
+    assert np.abs(paths["angle"]).max() > 0.01  # it did steer
+    np.testing.assert_allclose(paths["rate"], paths["angle"], atol=1e-4)
+
+
 def test_baseline_rejects_configs_without_its_sensors():
     with pytest.raises(ValueError, match=r"driving\.state and driving\.lidar"):
         BaselineDriver(DrivingConfig(lidar=False), 1)

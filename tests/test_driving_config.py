@@ -24,6 +24,7 @@ from jaximpala.envs.driving.config import (
         ("camera_size", 8),
         ("max_episode_steps", 0),
         ("jaywalk_prob", 2.0),
+        ("steering", "torque"),
     ],
 )
 def test_invalid_values_name_the_field(field, value):

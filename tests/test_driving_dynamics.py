@@ -23,11 +23,11 @@ def _state(speed=0.0, steer=0.0, gear=GEAR_DRIVE, heading=0.0, d=0.0):
 
 
 def _step(state, steer=0.0, throttle=0.0, brake=0.0, gear=None, curvature=0.0, slope=0.0,
-          friction=0.9, params=NO_RESISTANCE):
+          friction=0.9, params=NO_RESISTANCE, steering="angle"):
     one = lambda x: np.array([float(x)])
     gear = state.gear if gear is None else np.array([gear])
     return step_ego(state, one(steer), one(throttle), one(brake), gear, one(curvature),
-                    one(slope), one(friction), one(0.0), params, DT)
+                    one(slope), one(friction), one(0.0), params, DT, steering)
 
 
 def _stopping_distance(speed, friction):
@@ -82,6 +82,20 @@ def test_steering_rate_and_angle_limits():
     for _ in range(20):
         state, _ = _step(state, steer=1.0)
     assert state.steer[0] == pytest.approx(NO_RESISTANCE.max_steer)
+
+
+def test_angle_steering_holds_its_target_and_rate_steering_integrates():
+    max_delta = NO_RESISTANCE.max_steer_rate * DT  # 0.1 rad
+    angle, _ = _step(_state(speed=5.0, steer=0.05), steer=0.05 / NO_RESISTANCE.max_steer)
+    assert angle.steer[0] == pytest.approx(0.05)  # already at the target: stays
+    rate, kin = _step(_state(speed=5.0, steer=0.05), steer=0.25, steering="rate")
+    assert rate.steer[0] == pytest.approx(0.05 + 0.25 * max_delta)
+    assert kin.steer_rate[0] == pytest.approx(0.25 * NO_RESISTANCE.max_steer_rate)
+    held, _ = _step(rate, steer=0.0, steering="rate")  # zero rate: the wheel stays put
+    assert held.steer[0] == rate.steer[0]
+    for _ in range(10):
+        rate, _ = _step(rate, steer=-1.0, steering="rate")
+    assert rate.steer[0] == pytest.approx(-NO_RESISTANCE.max_steer)  # clipped at full lock
 
 
 def test_traction_is_friction_limited():

@@ -76,6 +76,8 @@ class BaselineDriver:
 
         target_center = (self.target_lane + 0.5) * lane_width - half_width
         steer = self._steer(d - target_center, heading, speed, f("curvature") / 50.0)
+        if self.config.steering == "rate":
+            steer = self._rate_toward(steer, f("steer_angle"))
         front, _ = self._lane_gaps(hit_x, hit_y, self.target_lane, num_lanes, lane_width,
                                    half_width)
         # Mid-change the car still straddles its old lane: respect both leaders.
@@ -145,6 +147,12 @@ class BaselineDriver:
         feed_forward = np.arctan(self.ego.wheelbase * curvature)
         correction = -heading - np.arctan(0.6 * offset / (np.abs(speed) + 2.0))
         return np.clip((feed_forward + correction) / self.ego.max_steer, -1.0, 1.0)
+
+    def _rate_toward(self, target, current):
+        """[N] turn-rate command in [-1, 1] that moves the wheel from `current` to `target`
+        (both [N], fractions of max_steer), as far as one step's turn allows."""
+        max_delta = self.ego.max_steer_rate * self.config.dt / self.ego.max_steer
+        return np.clip((target - current) / max_delta, -1.0, 1.0)
 
     def _speed_control(self, speed, front, friction, state, f):
         grip = friction * G

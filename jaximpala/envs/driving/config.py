@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 G = 9.81  # m/s^2
 
 ROAD_CONDITIONS = ("dry", "wet", "icy")
+# What the steering command (action['continuous'][0] in [-1, 1]) sets: the front wheel's
+# target angle (a fraction of max_steer), or its angular velocity (a fraction of
+# max_steer_rate). Either way the wheel turns at most max_steer_rate.
+STEERING_MODES = ("angle", "rate")
 # Tyre-road friction coefficient ranges per road condition, sampled per episode.
 FRICTION_RANGES = {"dry": (0.8, 1.0), "wet": (0.4, 0.6), "icy": (0.1, 0.2)}
 
@@ -106,6 +110,10 @@ class DrivingConfig:
     max_pedestrians: int = 20
     crosswalks_max: int = 3
     jaywalk_prob: float = 0.2
+    # Controls. "rate" makes the steering command the wheel's turn rate: with "angle", a
+    # Gaussian policy's sampling noise alone can swing the wheel by its full travel each
+    # step, and learned drivers weave (experiments/README.md, run 29).
+    steering: str = "angle"
     # Episode.
     dt: float = 0.1
     max_episode_steps: int = 1000
@@ -158,6 +166,9 @@ class DrivingConfig:
         _check_int_range("max_pedestrians", self.max_pedestrians, 0, 100)
         _check_int_range("crosswalks_max", self.crosswalks_max, 0, 10)
         _check_range("jaywalk_prob", self.jaywalk_prob, 0.0, 1.0)
+        if self.steering not in STEERING_MODES:
+            raise ValueError(f"driving.steering must be one of {list(STEERING_MODES)}, "
+                             f"got {self.steering!r}")
         _check_range("dt", self.dt, 0.01, 0.5)
         _check_int_range("max_episode_steps", self.max_episode_steps, 1, 100_000)
         for name in ("camera", "lidar", "state"):

@@ -91,6 +91,18 @@ def frenet_displacement(d, dx, dy, curvature):
     return ds, new_d
 
 
+def steer_angle(steer: np.ndarray, steer_cmd: np.ndarray, params: EgoParams, dt: float,
+                steering: str) -> np.ndarray:
+    """[N] front wheel angle after one step from `steer` [N] under `steer_cmd` [N] in [-1, 1]."""
+    max_delta = params.max_steer_rate * dt
+    # np.minimum(np.maximum(.)): np.clip without its Python overhead, large on [N] arrays
+    if steering == "rate":
+        return np.minimum(np.maximum(steer + steer_cmd * max_delta, -params.max_steer),
+                          params.max_steer)
+    delta = steer_cmd * params.max_steer - steer
+    return steer + np.minimum(np.maximum(delta, -max_delta), max_delta)
+
+
 def step_ego(
     ego: EgoState,
     steer_cmd: np.ndarray,
@@ -103,17 +115,17 @@ def step_ego(
     accel_noise: np.ndarray,
     params: EgoParams,
     dt: float,
+    steering: str = "angle",
 ) -> tuple[EgoState, Kinematics]:
     """Advance the ego one step. Controls are [N] and already clipped: steer_cmd in [-1, 1],
     throttle and brake in [0, 1], gear_cmd in {0, 1, 2}. Road terms are [N], sampled at ego.s;
-    accel_noise [N] m/s^2 models terrain roughness. Returns the new state and its Kinematics."""
+    accel_noise [N] m/s^2 models terrain roughness. `steering` says what steer_cmd sets
+    ("angle": the target wheel angle / max_steer; "rate": the wheel's turn rate /
+    max_steer_rate). Returns the new state and its Kinematics."""
     gear = shift_gear(ego.gear, gear_cmd, ego.speed, params.shift_speed)
     direction = GEAR_DIRECTION[gear]
+    steer = steer_angle(ego.steer, steer_cmd, params, dt, steering)
 
-    target_steer = steer_cmd * params.max_steer
-    max_delta = params.max_steer_rate * dt
-    # np.minimum(np.maximum(.)): np.clip without its Python overhead, large on [N] arrays
-    steer = ego.steer + np.minimum(np.maximum(target_steer - ego.steer, -max_delta), max_delta)
 
     grip = friction * G
     drive_accel = np.where(direction < 0, params.max_reverse_accel, params.max_drive_accel)

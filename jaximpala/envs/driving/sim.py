@@ -292,7 +292,7 @@ class DrivingSim:
         ego, kin = step_ego(
             ego_old, steer, throttle, brake, gear,
             self._grid("curvature", ego_old.s), self._grid("slope", ego_old.s),
-            road["friction"], accel_noise, self.ego_params, dt,
+            road["friction"], accel_noise, self.ego_params, dt, cfg.steering,
         )
         self.ego, self.kinematics = ego, kin
 
