@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import pathlib
 import re
@@ -54,10 +55,10 @@ def _check_non_negative_int(owner, *fields: str):
             _fail(owner, field, "must be a non-negative int")
 
 
-def _check_optional_positive(owner, *fields: str):
+def _check_optional_positive(owner, *fields: str, integer: bool = False):
     for field in fields:
         if getattr(owner, field) is not None:
-            _check_positive(owner, field)
+            _check_positive(owner, field, integer=integer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +208,10 @@ class RuntimeConfig:
         about one thread's work, so with one thread the actors' trajectories queue behind
         each other (two actors, 11 MB trajectories on 2 cores: 0.13-0.15 of memcpy with one
         thread, 0.28-0.38 with two; `jaximpala bench pipeline --parts transport`).
-      queue_size: trajectories the learner holds decoded in memory, at most.
+      queue_size: actor unrolls the learner holds decoded in memory, at most (None: two
+        batches' worth, see `queue_capacity`). When the learner is the slower side the
+        queue stays full and every unroll in it is policy lag: 64 unrolls of 16 envs at
+        batch_size 32 were ~30 updates of lag, and a two-learner CartPole run collapsed.
       prefetch_depth: batches put on the devices ahead of the update.
       max_policy_lag: drop trajectories whose acting version is older than this many
         updates (None: keep all).
@@ -245,7 +249,7 @@ class RuntimeConfig:
     trajectory_port: int = 0
     params_port: int = 0
     io_threads: int = 2
-    queue_size: int = 64
+    queue_size: int | None = None
     prefetch_depth: int = 2
     max_policy_lag: int | None = None
     actor_timeout_s: float = 60.0
@@ -265,8 +269,9 @@ class RuntimeConfig:
     def __post_init__(self):
         _check_choice(self, "mode", ("inline", "distributed"))
         _check_positive(self, "peer_timeout_s", integer=True)
-        _check_positive(self, "num_actors", "io_threads", "queue_size", "prefetch_depth",
+        _check_positive(self, "num_actors", "io_threads", "prefetch_depth",
                         "max_failed_starts", integer=True)
+        _check_optional_positive(self, "queue_size", integer=True)
         for field in ("trajectory_port", "params_port", "report_port", "params_request_port"):
             _check_range(self, field, 0, 65535)
         _check_optional_positive(self, "max_policy_lag")
@@ -289,6 +294,16 @@ class RuntimeConfig:
         if self.curve_keys_dir is not None and not (
                 isinstance(self.curve_keys_dir, str) and self.curve_keys_dir):
             _fail(self, "curve_keys_dir", "must be a directory path (or null)")
+
+
+def queue_capacity(runtime: RuntimeConfig, algo: AlgoConfig, num_envs: int) -> int:
+    """Actor unrolls (each of `num_envs` envs) the learner's decoded queue holds:
+    `runtime.queue_size`, or enough for two batches. With `prefetch_depth` batches on the
+    devices as well, the update never waits on a burst, while a learner slower than its
+    actors sees data at most a few updates old (actors then wait on ZeroMQ backpressure)."""
+    if runtime.queue_size is not None:
+        return runtime.queue_size
+    return 2 * math.ceil(algo.batch_size / num_envs)
 
 
 @dataclasses.dataclass(frozen=True)

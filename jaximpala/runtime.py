@@ -27,7 +27,14 @@ import zmq
 
 from jaximpala.actor import ActorSpec, run_actor
 from jaximpala.agent import make_agent
-from jaximpala.config import AlgoConfig, EnvConfig, RuntimeConfig, frames_per_update, num_updates
+from jaximpala.config import (
+    AlgoConfig,
+    EnvConfig,
+    RuntimeConfig,
+    frames_per_update,
+    num_updates,
+    queue_capacity,
+)
 from jaximpala.inline import InlineResult, make_vector_env
 from jaximpala.learner import Learner
 from jaximpala.networks import NetworkConfig
@@ -408,7 +415,7 @@ def train_distributed(env: EnvConfig, algo: AlgoConfig, runtime: RuntimeConfig, 
         supervisor = make_supervisor(
             actor_specs(env, algo, network, seed, sockets, runtime), runtime)
         receiver = Receiver(codec, sockets.trajectories, sockets.reports,
-                            queue_size=runtime.queue_size,
+                            queue_size=queue_capacity(runtime, algo, env.num_envs),
                             on_report=lambda r: supervisor.heard_from(
                                 r.actor_id - runtime.process_id * runtime.num_actors,
                                 r.incarnation))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import zmq
 
-from jaximpala.config import RuntimeConfig
+from jaximpala.config import AlgoConfig, RuntimeConfig, queue_capacity
 from jaximpala.runtime import LearnerSockets, with_process_env
 from jaximpala.transport.codec import MessageSpec
 
@@ -25,10 +25,19 @@ MULTI = {"num_processes": 2, "coordinator_address": "10.0.0.1:1234", "trajectory
     (lambda: RuntimeConfig(actor_start_timeout_s=0), "actor_start_timeout_s"),
     (lambda: RuntimeConfig(max_failed_starts=0), "max_failed_starts"),
     (lambda: RuntimeConfig(curve_keys_dir=""), "curve_keys_dir"),
+    (lambda: RuntimeConfig(queue_size=0), "queue_size"),
+    (lambda: RuntimeConfig(queue_size=2.5), "queue_size"),
 ])
 def test_invalid_fields_are_named(make, field):
     with pytest.raises(ValueError, match=rf"RuntimeConfig\.{field}"):
         make()
+
+
+def test_the_default_queue_holds_two_batches_of_unrolls():
+    algo = AlgoConfig(batch_size=32)
+    assert queue_capacity(RuntimeConfig(), algo, num_envs=16) == 4  # 2 unrolls per batch
+    assert queue_capacity(RuntimeConfig(), algo, num_envs=32) == 2
+    assert queue_capacity(RuntimeConfig(queue_size=64), algo, num_envs=16) == 64
 
 
 def test_learner_hosts_from_yaml_lists_become_tuples():
