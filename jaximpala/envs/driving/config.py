@@ -112,7 +112,8 @@ class DrivingConfig:
     jaywalk_prob: float = 0.2
     # Controls. "rate" makes the steering command the wheel's turn rate: with "angle", a
     # Gaussian policy's sampling noise alone can swing the wheel by its full travel each
-    # step, and learned drivers weave (experiments/README.md, run 29).
+    # step. Learned drivers weave with "angle" and not with "rate", though they crash no
+    # less (experiments/README.md, runs 28-29).
     steering: str = "angle"
     # Episode.
     dt: float = 0.1
