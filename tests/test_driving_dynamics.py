@@ -96,6 +96,8 @@ def test_angle_steering_holds_its_target_and_rate_steering_integrates():
     for _ in range(10):
         rate, _ = _step(rate, steer=-1.0, steering="rate")
     assert rate.steer[0] == pytest.approx(-NO_RESISTANCE.max_steer)  # clipped at full lock
+    with pytest.raises(ValueError, match="steering must be 'angle' or 'rate'"):
+        _step(rate, steering="torque")
 
 
 def test_traction_is_friction_limited():

@@ -99,6 +99,8 @@ def steer_angle(steer: np.ndarray, steer_cmd: np.ndarray, params: EgoParams, dt:
     if steering == "rate":
         return np.minimum(np.maximum(steer + steer_cmd * max_delta, -params.max_steer),
                           params.max_steer)
+    if steering != "angle":
+        raise ValueError(f"steering must be 'angle' or 'rate', got {steering!r}")
     delta = steer_cmd * params.max_steer - steer
     return steer + np.minimum(np.maximum(delta, -max_delta), max_delta)
 
@@ -125,7 +127,6 @@ def step_ego(
     gear = shift_gear(ego.gear, gear_cmd, ego.speed, params.shift_speed)
     direction = GEAR_DIRECTION[gear]
     steer = steer_angle(ego.steer, steer_cmd, params, dt, steering)
-
 
     grip = friction * G
     drive_accel = np.where(direction < 0, params.max_reverse_accel, params.max_drive_accel)
