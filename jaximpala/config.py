@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import os
 import pathlib
 import re
@@ -303,7 +302,7 @@ def queue_capacity(runtime: RuntimeConfig, algo: AlgoConfig, num_envs: int) -> i
     actors sees data at most a few updates old (actors then wait on ZeroMQ backpressure)."""
     if runtime.queue_size is not None:
         return runtime.queue_size
-    return 2 * math.ceil(algo.batch_size / num_envs)
+    return 2 * (algo.batch_size // num_envs)  # a batch is whole unrolls (Batcher checks)
 
 
 @dataclasses.dataclass(frozen=True)

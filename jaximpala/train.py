@@ -313,9 +313,11 @@ def _join_learner_group(config: RunConfig) -> int:
     """This learner's process index: 0 unless a multi-host run, which it joins here."""
     if config.runtime.mode != "distributed":
         return 0
+    import jax
+
     runtime = importlib.import_module("jaximpala.runtime")
     runtime.join_distributed(runtime.with_process_env(config.runtime))
-    return importlib.import_module("jax").process_index()
+    return jax.process_index()
 
 
 def _metrics_logger(config: RunConfig, run_dir: pathlib.Path, process: int):

@@ -50,10 +50,15 @@ def _start_learners(tmp_path, updates: int, **runtime) -> list[subprocess.Popen]
     return processes
 
 
-def _last_update(path) -> dict | None:
-    """The last complete line of a learner's updates.jsonl (it may be mid-write)."""
+def _complete_lines(path) -> list[str]:
+    """The complete lines of a learner's JSON-lines file (it may be mid-write)."""
     text = path.read_text() if path.exists() else ""
-    lines = text[:text.rfind("\n") + 1].splitlines()
+    return text[:text.rfind("\n") + 1].splitlines()
+
+
+def _last_update(path) -> dict | None:
+    """The last complete line of a learner's updates.jsonl."""
+    lines = _complete_lines(path)
     return json.loads(lines[-1]) if lines else None
 
 
@@ -99,7 +104,7 @@ def test_two_learner_processes_average_gradients_and_share_actors(tmp_path):
 
 
 def _updates_written(path) -> int:
-    return len(path.read_text().splitlines()) if path.exists() else 0
+    return len(_complete_lines(path))
 
 
 def test_a_killed_learner_stops_its_peer_within_the_peer_timeout(tmp_path):
