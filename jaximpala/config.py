@@ -386,6 +386,51 @@ class EvalConfig:
         _check_positive(self, "num_envs", integer=True)
 
 
+DRIVING_ENV_PREFIX = "jaximpala/Driving"
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """A behaviour-cloning warm start before RL (see `jaximpala.pretrain`).
+
+    The driving env's scripted baseline driver is recorded on fresh envs, with Gaussian
+    noise added to the continuous controls it sends (the labels stay its clean commands, so
+    the agent also sees how the driver recovers from small errors: Laskey et al. 2017,
+    "DART", https://arxiv.org/abs/1703.09327). The policy is fitted to those labels by
+    maximum likelihood (its log-std is left where `network.initial_log_std` put it, so RL
+    still explores), the value head to the demonstrations' discounted returns, and RL then
+    starts from those params.
+
+    Attributes:
+      demo_env_steps: env steps recorded per round (0: no warm start, RL from scratch).
+      dagger_rounds: rounds after the first in which the clone drives and the baseline
+        labels what it sees (DAgger, see `pretrain.warm_start`); each records
+        `demo_env_steps` more and refits on all of it.
+      num_envs: envs stepped together while recording (the columns of each BC batch).
+      epochs: passes over the demonstrations.
+      learning_rate: Adam's step size for the warm start (its own optimizer; RL starts with
+        fresh optimizer state).
+      action_noise: std of the noise on the executed continuous controls, as a fraction of
+        each control's half range.
+      value_coef: weight of the value loss against the policy's negative log-likelihood.
+    """
+
+    demo_env_steps: int = 0
+    dagger_rounds: int = 0
+    num_envs: int = 32
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    action_noise: float = 0.1
+    value_coef: float = 0.5
+
+    def __post_init__(self):
+        _check_non_negative_int(self, "demo_env_steps", "dagger_rounds")
+        _check_positive(self, "num_envs", "epochs", integer=True)
+        _check_positive(self, "learning_rate")
+        _check_range(self, "action_noise", 0.0, 1.0)
+        _check_range(self, "value_coef", 0.0, 100.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """One training run: everything `jaximpala train` needs, saved as `config.yaml`.
@@ -394,8 +439,8 @@ class RunConfig:
       seed: seeds the learner's and the actors' keys and the envs' first resets.
       total_env_steps: env steps to train for (rounded down to whole updates of T * B).
       run_dir: where the run's files go; null: `runs/<env>-<algo>-<time>`.
-      env, algo, network, runtime, logging, checkpoint, eval: the sections documented on
-        their classes.
+      env, algo, network, runtime, logging, checkpoint, eval, pretrain: the sections
+        documented on their classes.
     """
 
     seed: int = 0
@@ -408,6 +453,7 @@ class RunConfig:
     logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    pretrain: PretrainConfig = dataclasses.field(default_factory=PretrainConfig)
 
     def __post_init__(self):
         _check_non_negative_int(self, "seed")
@@ -416,6 +462,21 @@ class RunConfig:
             raise ValueError(f"RunConfig.env.num_envs: must divide algo.batch_size="
                              f"{self.algo.batch_size} (runtime.mode=inline collects whole "
                              f"vector envs), got {self.env.num_envs}")
+        self._check_pretrain()
+
+    def _check_pretrain(self):
+        pretrain = self.pretrain
+        if not pretrain.demo_env_steps:
+            return
+        if not self.env.id.startswith(DRIVING_ENV_PREFIX):
+            raise ValueError(f"RunConfig.pretrain.demo_env_steps: the warm start imitates the "
+                             f"driving env's scripted baseline, which {self.env.id!r} does "
+                             f"not have (set it to 0)")
+        if pretrain.demo_env_steps // pretrain.num_envs < self.algo.unroll_length:
+            raise ValueError(
+                f"RunConfig.pretrain.demo_env_steps: {pretrain.demo_env_steps} steps over "
+                f"pretrain.num_envs={pretrain.num_envs} envs are fewer per env than one "
+                f"window of algo.unroll_length={self.algo.unroll_length}")
 
 
 # ---------------------------------------------------------------------------------------

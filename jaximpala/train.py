@@ -233,6 +233,12 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
         elif collector_state is None and config.runtime.mode == "inline":
             print("note: the checkpoint has no collector state (distributed run); the envs "
                   "start fresh", file=sys.stderr)
+    stop = stop or threading.Event()
+    logger = _metrics_logger(config, run_dir, process)
+    pretrain_stats = None
+    if resume_dir is None and config.pretrain.demo_env_steps:
+        state, pretrain_stats = _warm_start(config, agent, learner_key, stop, run_dir,
+                                            logger if primary else None)
     learner = Learner(agent, algo, num_updates=updates, key=learner_key, state=state)
     start_update, tick = learner.version, time.perf_counter()
 
@@ -240,8 +246,6 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
         checkpointer.save(learner.version, learner.host_state(), collector_state, {
             "update": learner.version, "env_steps": learner.version * frames_per_update(algo)})
 
-    stop = stop or threading.Event()
-    logger = _metrics_logger(config, run_dir, process)
     display = ProgressDisplay(updates * frames_per_update(algo),
                               start_update * frames_per_update(algo), config.logging.progress)
     every = config.checkpoint.every_updates
@@ -259,6 +263,8 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
             save(learner)
 
     summary = {"run_dir": str(run_dir)}
+    if pretrain_stats is not None:
+        summary["pretrain"] = _pretrain_summary(pretrain_stats)
     try:
         with stop_on_signals(stop), display:
             if config.runtime.mode == "inline":
@@ -307,6 +313,46 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
     if primary:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def _warm_start(config: RunConfig, agent, learner_key, stop: threading.Event,
+                run_dir: pathlib.Path, logger):
+    """The run's fresh train state after `pretrain`'s behaviour cloning; its stats go to
+    `pretrain.json` in the run directory and, as update 0, to the metrics (`logger`)."""
+    import jax
+
+    from jaximpala.pretrain import warm_start
+
+    def on_epoch(metrics: dict) -> None:
+        print("pretrain: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
+              file=sys.stderr)
+
+    state, stats = warm_start(
+        config, agent, initial_train_state(config, agent),
+        key=learner_key, on_epoch=on_epoch,
+        should_stop=stop.is_set)
+    if jax.process_count() > 1:
+        # Every learner process fits the same demonstrations; process 0's result is the one
+        # all of them start from, so that replicas cannot differ by a rounding.
+        from jax.experimental import multihost_utils
+
+        params, value_norm = multihost_utils.broadcast_one_to_all(
+            (state.params, state.value_norm))
+        state = state.replace(params=params, value_norm=value_norm)
+    if logger is not None:
+        (run_dir / "pretrain.json").write_text(json.dumps(stats._asdict(), indent=1) + "\n")
+        logger.log({"update": 0, "env_steps": 0,
+                    **_prefixed("pretrain/", _pretrain_summary(stats))})
+    return state, stats
+
+
+def _pretrain_summary(stats) -> dict:
+    """The warm start's figures for the summary: demonstrations, final fit, time."""
+    final = {k: v for k, v in (stats.history[-1] if stats.history else {}).items()}
+    return {"demo_env_steps": stats.demo_env_steps, "seconds": round(stats.seconds, 2),
+            **{f"demo_{k}": v for k, v in stats.demo_episodes.items()
+               if k in ("success_rate", "collision_rate", "episode_return")},
+            **final}
 
 
 def _join_learner_group(config: RunConfig) -> int:
