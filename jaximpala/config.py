@@ -396,10 +396,11 @@ class PretrainConfig:
     The driving env's scripted baseline driver is recorded on fresh envs, with Gaussian
     noise added to the continuous controls it sends (the labels stay its clean commands, so
     the agent also sees how the driver recovers from small errors: Laskey et al. 2017,
-    "DART", https://arxiv.org/abs/1703.09327). The policy is fitted to those labels by
-    maximum likelihood (its log-std is left where `network.initial_log_std` put it, so RL
-    still explores), the value head to the demonstrations' discounted returns, and RL then
-    starts from those params.
+    "DART", https://arxiv.org/abs/1703.09327). The policy, log-std included, is fitted to
+    those labels by maximum likelihood, the value head to the demonstrations' discounted
+    returns, and RL then starts from those params with a fresh optimizer. Only a fresh run
+    warm-starts (`--resume` does not); a SIGTERM during the warm start ends it where it is
+    and the run stops with a checkpoint of those params at update 0.
 
     Attributes:
       demo_env_steps: env steps recorded per round (0: no warm start, RL from scratch).

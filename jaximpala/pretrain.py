@@ -81,7 +81,13 @@ class Demonstrations(NamedTuple):
 
 
 class WarmStartStats(NamedTuple):
-    """What a warm start did: its demonstrations' episode means and the fit's curve."""
+    """What a warm start did.
+
+    demo_env_steps: env steps recorded over all rounds.
+    demo_episodes: episode means of round 0's recording (the baseline's own driving).
+    history: one metrics dict per epoch, with its `round` and `epoch`.
+    seconds: wall-clock time of the whole warm start.
+    """
 
     demo_env_steps: int
     demo_episodes: dict[str, float]
@@ -346,6 +352,12 @@ def fit(agent: Agent, demos: Demonstrations, *, params: Params, popart: bool,
     return params, value_norm, history
 
 
+def _with_round(on_epoch: Callable[[dict], None] | None, round_: int):
+    if on_epoch is None:
+        return None
+    return lambda metrics: on_epoch({"round": round_, **metrics})
+
+
 def warm_start(config, agent: Agent, train_state, *, key: Array,
                on_epoch: Callable[[dict], None] | None = None,
                should_stop: Callable[[], bool] = lambda: False):
@@ -378,7 +390,8 @@ def warm_start(config, agent: Agent, train_state, *, key: Array,
     noise_key, clone_key = jax.random.split(jax.random.fold_in(key, WARM_START_STREAM))
     rng = np.random.default_rng(np.asarray(jax.random.key_data(noise_key)))
     popart = config.algo.value_normalization == "popart"
-    params, value_norm, history, demos, baseline_episodes = train_state.params, None, [], None, []
+    params, value_norm, demos = train_state.params, None, None
+    history, baseline_episodes = [], []
     env = make_vector_env(config.env.id, pretrain.num_envs, config.env.kwargs)
     try:
         for round_ in range(pretrain.dagger_rounds + 1):
@@ -400,7 +413,7 @@ def warm_start(config, agent: Agent, train_state, *, key: Array,
                 unroll_length=config.algo.unroll_length, epochs=pretrain.epochs,
                 learning_rate=pretrain.learning_rate, max_grad_norm=config.algo.max_grad_norm,
                 value_coef=pretrain.value_coef, should_stop=should_stop,
-                on_epoch=lambda m, r=round_: on_epoch and on_epoch({"round": r, **m}))
+                on_epoch=_with_round(on_epoch, round_))
             history += [{"round": round_, **m} for m in fitted]
     finally:
         env.close()

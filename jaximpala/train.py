@@ -237,8 +237,13 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
     logger = _metrics_logger(config, run_dir, process)
     pretrain_stats = None
     if resume_dir is None and config.pretrain.demo_env_steps:
-        state, pretrain_stats = _warm_start(config, agent, learner_key, stop, run_dir,
-                                            logger if primary else None)
+        try:
+            state, pretrain_stats = _warm_start(config, agent, learner_key, stop, run_dir,
+                                                logger if primary else None)
+        except BaseException:
+            logger.close()
+            checkpointer.close()
+            raise
     learner = Learner(agent, algo, num_updates=updates, key=learner_key, state=state)
     start_update, tick = learner.version, time.perf_counter()
 
@@ -327,10 +332,8 @@ def _warm_start(config: RunConfig, agent, learner_key, stop: threading.Event,
         print("pretrain: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
               file=sys.stderr)
 
-    state, stats = warm_start(
-        config, agent, initial_train_state(config, agent),
-        key=learner_key, on_epoch=on_epoch,
-        should_stop=stop.is_set)
+    state, stats = warm_start(config, agent, initial_train_state(config, agent),
+                              key=learner_key, on_epoch=on_epoch, should_stop=stop.is_set)
     if jax.process_count() > 1:
         # Every learner process fits the same demonstrations; process 0's result is the one
         # all of them start from, so that replicas cannot differ by a rounding.
@@ -348,7 +351,7 @@ def _warm_start(config: RunConfig, agent, learner_key, stop: threading.Event,
 
 def _pretrain_summary(stats) -> dict:
     """The warm start's figures for the summary: demonstrations, final fit, time."""
-    final = {k: v for k, v in (stats.history[-1] if stats.history else {}).items()}
+    final = stats.history[-1] if stats.history else {}
     return {"demo_env_steps": stats.demo_env_steps, "seconds": round(stats.seconds, 2),
             **{f"demo_{k}": v for k, v in stats.demo_episodes.items()
                if k in ("success_rate", "collision_rate", "episode_return")},
