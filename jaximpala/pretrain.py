@@ -25,9 +25,9 @@ the road in 88% of held-out `easy` episodes; fitted, in 7%).
 
 `warm_start(config, agent, train_state, key=learner_key)` runs both for `jaximpala train`
 when `pretrain.demo_env_steps > 0` (optionally with DAgger rounds). It is off in every
-shipped config until it is proven on three seeds: in experiments/README.md, RL from the
-clone at the default learning rate did worse than RL from scratch (run 32), and one DAgger
-round then RL at 1e-4 gave the best `easy` agent so far on one seed (run 34).
+shipped config: in experiments/README.md, RL from the clone did no better than RL from
+scratch on `easy` over three seeds, at the default learning rate (run 32) or at 1e-4 after
+a DAgger round (run 34, where one seed was the best agent so far and two were worse).
 """
 
 from __future__ import annotations
