@@ -19,6 +19,7 @@ from typing import Literal
 
 import yaml
 
+from jaximpala.envs.driving.registration import ENV_IDS as DRIVING_ENV_IDS
 from jaximpala.networks import NetworkConfig
 
 
@@ -386,9 +387,6 @@ class EvalConfig:
         _check_positive(self, "num_envs", integer=True)
 
 
-DRIVING_ENV_PREFIX = "jaximpala/Driving"
-
-
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
     """A behaviour-cloning warm start before RL (see `jaximpala.pretrain`).
@@ -469,7 +467,7 @@ class RunConfig:
         pretrain = self.pretrain
         if not pretrain.demo_env_steps:
             return
-        if not self.env.id.startswith(DRIVING_ENV_PREFIX):
+        if self.env.id not in DRIVING_ENV_IDS:
             raise ValueError(f"RunConfig.pretrain.demo_env_steps: the warm start imitates the "
                              f"driving env's scripted baseline, which {self.env.id!r} does "
                              f"not have (set it to 0)")

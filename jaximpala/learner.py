@@ -232,7 +232,8 @@ def ppo_loss(network, params, batch: Trajectory, advantages: Array | None,
     return loss, {**pg_metrics, **v_metrics, **ent_metrics, **kl_metrics, "loss": loss}
 
 
-def _global_norm(tree) -> Array:
+def global_norm(tree) -> Array:
+    """The L2 norm of all leaves of `tree` together."""
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
 
 
@@ -258,7 +259,7 @@ def _apply_gradients(state: TrainState, grads, loss: Array, optimizer, axis_name
         nonfinite_streak=jnp.where(finite, 0, state.nonfinite_streak + 1),
         nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32),
     )
-    return state, {"grad_norm": _global_norm(grads), "finite": finite.astype(jnp.float32)}
+    return state, {"grad_norm": global_norm(grads), "finite": finite.astype(jnp.float32)}
 
 
 def _update_value_norm(state: TrainState, targets: Array, mask: Array, algo: AlgoConfig,
@@ -299,7 +300,7 @@ def _finish_update(state: TrainState, batch: Trajectory, agent: Agent, metrics: 
     metrics = {
         **metrics,
         "learning_rate": jnp.asarray(lr_schedule(step_count), jnp.float32),
-        "param_norm": _global_norm(state.params["network"]),
+        "param_norm": global_norm(state.params["network"]),
         "policy_lag_mean": jnp.mean(lag),
         "policy_lag_max": jnp.max(lag),
         "nonfinite_streak": state.nonfinite_streak.astype(jnp.float32),

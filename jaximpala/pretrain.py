@@ -46,7 +46,8 @@ import optax
 
 from jaximpala import losses
 from jaximpala.agent import Agent, CoreState, Params
-from jaximpala.rollout import EpisodeTracker, episode_means
+from jaximpala.learner import global_norm
+from jaximpala.rollout import EpisodeTracker, episode_means, finite_rewards
 
 Array = chex.Array
 Policy = Callable[[Any, np.ndarray], Any]
@@ -197,10 +198,7 @@ def collect_demonstrations(env: gym.vector.VectorEnv, demonstrator: Policy, *,
         action = (perturb_action(label, env.single_action_space, rng, action_noise)
                   if executor is None else executor(obs, episode_start))
         obs, reward, terminated, truncated, info = env.step(action)
-        reward = np.asarray(reward, np.float32)
-        if not np.isfinite(reward).all():
-            raise ValueError(f"environment returned a non-finite reward {reward} while "
-                             "recording demonstrations")
+        reward = finite_rewards(reward)
         valid = ~resetting
         ended = (terminated | truncated) & valid
         episodes += tracker.step(reward, info, valid, ended)
@@ -284,8 +282,7 @@ def make_bc_step(agent: Agent, optimizer: optax.GradientTransformation, *, value
                                                value_norm, agent=agent, value_coef=value_coef)
         updates, opt_state = optimizer.update(grads, opt_state, params["network"])
         network = optax.apply_updates(params["network"], updates)
-        metrics["grad_norm"] = jnp.sqrt(sum(jnp.sum(jnp.square(g))
-                                            for g in jax.tree.leaves(grads)))
+        metrics["grad_norm"] = global_norm(grads)
         return {**params, "network": network}, opt_state, next_state, metrics
 
     return step
@@ -329,6 +326,7 @@ def fit(agent: Agent, demos: Demonstrations, *, params: Params, popart: bool,
     demos = demos._replace(actions=inside_box(demos.actions, agent.action_space,
                                               LABEL_MARGIN))
     value_norm = popart_from_returns(demos.returns, demos.returns_mask) if popart else None
+    on_device = jax.device_put(demos._replace(episodes=None))
     clip = [optax.clip_by_global_norm(max_grad_norm)] if max_grad_norm else []
     optimizer = optax.chain(*clip, optax.adam(learning_rate))
     opt_state = optimizer.init(params["network"])
@@ -340,7 +338,7 @@ def fit(agent: Agent, demos: Demonstrations, *, params: Params, popart: bool,
             if should_stop():
                 return params, value_norm, history
             params, opt_state, core_state, metrics = step(
-                params, opt_state, _window(demos, start, unroll_length), core_state,
+                params, opt_state, _window(on_device, start, unroll_length), core_state,
                 value_norm)
             sums.append(metrics)
         means = {k: float(np.mean([m[k] for m in jax.device_get(sums)])) for k in sums[0]}
