@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("set pretrain.demo_env_steps (e.g. pretrain.demo_env_steps=200000)")
     agent = agent_for_env(config.env.id, config.env.kwargs, config.network)
     learner_key, _ = run_keys(config.seed)
-    state, stats = warm_start(config, agent, initial_train_state(config, agent),
+    state, stats, _ = warm_start(config, agent, initial_train_state(config, agent),
                               key=learner_key,
                               on_epoch=lambda m: print(json.dumps(m), flush=True))
     summary = {"demo_env_steps": stats.demo_env_steps, "seconds": round(stats.seconds, 1),

@@ -412,6 +412,15 @@ class PretrainConfig:
       action_noise: std of the noise on the executed continuous controls, as a fraction of
         each control's half range.
       value_coef: weight of the value loss against the policy's negative log-likelihood.
+      bc_coef: weight of the demonstrations' negative log-likelihood added to the RL loss at
+        the start of RL (0: no imitation term; see `jaximpala.imitation`). The
+        demonstrations are kept in the run directory (`demonstrations.msgpack`) for
+        `--resume`.
+      bc_coef_end: the term's weight at the end of the run (linear from `bc_coef`).
+      bc_columns: demonstration windows of `algo.unroll_length` steps scored per optimizer
+        step.
+      bc_burn_in: labels at the start of each window left out of the term while the
+        recurrent state fills from zero (an LSTM core only).
     """
 
     demo_env_steps: int = 0
@@ -421,13 +430,24 @@ class PretrainConfig:
     learning_rate: float = 1e-3
     action_noise: float = 0.1
     value_coef: float = 0.5
+    bc_coef: float = 0.0
+    bc_coef_end: float = 0.0
+    bc_columns: int = 8
+    bc_burn_in: int = 8
 
     def __post_init__(self):
-        _check_non_negative_int(self, "demo_env_steps", "dagger_rounds")
-        _check_positive(self, "num_envs", "epochs", integer=True)
+        _check_non_negative_int(self, "demo_env_steps", "dagger_rounds", "bc_burn_in")
+        _check_positive(self, "num_envs", "epochs", "bc_columns", integer=True)
         _check_positive(self, "learning_rate")
         _check_range(self, "action_noise", 0.0, 1.0)
         _check_range(self, "value_coef", 0.0, 100.0)
+        _check_range(self, "bc_coef", 0.0, 100.0)
+        _check_range(self, "bc_coef_end", 0.0, 100.0)
+
+    @property
+    def imitation(self) -> bool:
+        """Whether RL keeps an imitation term on the demonstrations."""
+        return self.bc_coef > 0 or self.bc_coef_end > 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -465,8 +485,15 @@ class RunConfig:
 
     def _check_pretrain(self):
         pretrain = self.pretrain
+        if pretrain.imitation and not pretrain.demo_env_steps:
+            raise ValueError("RunConfig.pretrain.bc_coef: the imitation term scores the warm "
+                             "start's demonstrations; set pretrain.demo_env_steps > 0")
         if not pretrain.demo_env_steps:
             return
+        if pretrain.imitation and pretrain.bc_burn_in >= self.algo.unroll_length:
+            raise ValueError(f"RunConfig.pretrain.bc_burn_in: {pretrain.bc_burn_in} must be "
+                             f"shorter than a window of algo.unroll_length="
+                             f"{self.algo.unroll_length}")
         if self.env.id not in DRIVING_ENV_IDS:
             raise ValueError(f"RunConfig.pretrain.demo_env_steps: the warm start imitates the "
                              f"driving env's scripted baseline, which {self.env.id!r} does "

@@ -1,6 +1,7 @@
 """The learner: `TrainState`, pure update steps for IMPALA / PPO / APPO, and `Learner`.
 
-The core is pure: `make_update_fn` returns `update(state, batch) -> (state, metrics)`, a
+The core is pure: `make_update_fn` returns `update(state, batch, demos) -> (state, metrics)`
+(`demos`: the imitation term's windows, or None without one; see `jaximpala.imitation`), a
 function of arrays that `jax.pmap` runs data-parallel over local devices (gradients and
 metrics are `pmean`-ed over `axis_name`; with `jax.distributed` the same axis spans every
 host's devices). `Learner` is the thin shell that owns the replicated state, shards each
@@ -24,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaximpala import imitation as imitation_lib
 from jaximpala import losses
 from jaximpala.agent import Agent, Evaluation
 from jaximpala.config import AlgoConfig
@@ -311,15 +313,41 @@ def _finish_update(state: TrainState, batch: Trajectory, agent: Agent, metrics: 
     return state.replace(params=params, update_step=state.update_step + 1), metrics
 
 
-def impala_update(state: TrainState, batch: Trajectory, *, agent: Agent, algo: AlgoConfig,
-                  optimizer, lr_schedule, num_updates: int, axis_name: str | None = None
-                  ) -> tuple[TrainState, Metrics]:
-    """One V-trace actor-critic step on a `[T, B]` batch."""
+def _imitation_step(imitation: imitation_lib.Imitation | None,
+                    demos: imitation_lib.DemoWindows | None, key: Array, update_step: Array,
+                    num_updates: int) -> tuple[imitation_lib.DemoWindows | None, Array]:
+    """This optimizer step's demonstration windows and the term's weight (None and 0
+    without an imitation term)."""
+    if imitation is None:
+        return None, jnp.zeros((), jnp.float32)
+    if demos is None:
+        raise ValueError("the update has an imitation term but no demonstration windows")
+    return (imitation_lib.sample_windows(demos, key, imitation.columns),
+            imitation_lib.coef_at(imitation, update_step, num_updates))
+
+
+def impala_update(state: TrainState, batch: Trajectory,
+                  demos: imitation_lib.DemoWindows | None = None, *, agent: Agent,
+                  algo: AlgoConfig, optimizer, lr_schedule, num_updates: int,
+                  imitation: imitation_lib.Imitation | None = None,
+                  axis_name: str | None = None) -> tuple[TrainState, Metrics]:
+    """One V-trace actor-critic step on a `[T, B]` batch (plus the imitation term on
+    `demos`, when the run has one)."""
     entropy_coef = entropy_coef_at(algo, state.update_step, num_updates)
     loss_fn = functools.partial(impala_loss, agent=agent, algo=algo, entropy_coef=entropy_coef,
                                 value_norm=state.value_norm, axis_name=axis_name)
-    grads, (metrics, vs) = jax.grad(loss_fn, has_aux=True)(state.params["network"],
-                                                           state.params, batch)
+    demo_key = jax.random.fold_in(jax.random.fold_in(state.key, imitation_lib.IMITATION_STREAM),
+                                  state.update_step)
+    demo_mb, coef = _imitation_step(imitation, demos, demo_key, state.update_step, num_updates)
+
+    def total_loss(network, params, batch):
+        loss, (metrics, vs) = loss_fn(network, params, batch)
+        loss, metrics = imitation_lib.add_to_loss(loss, metrics, agent=agent, params=params,
+                                                  network=network, windows=demo_mb, coef=coef)
+        return loss, (metrics, vs)
+
+    grads, (metrics, vs) = jax.grad(total_loss, has_aux=True)(state.params["network"],
+                                                              state.params, batch)
     state, step_metrics = _apply_gradients(state, grads, metrics["loss"], optimizer, axis_name)
     state, norm_metrics = _update_value_norm(state, vs, batch.mask, algo, axis_name)
     metrics = {**metrics, **step_metrics, **norm_metrics, "entropy_coef": entropy_coef}
@@ -327,12 +355,15 @@ def impala_update(state: TrainState, batch: Trajectory, *, agent: Agent, algo: A
                           axis_name)
 
 
-def ppo_update(state: TrainState, batch: Trajectory, *, agent: Agent, algo: AlgoConfig,
-               optimizer, lr_schedule, num_updates: int, axis_name: str | None = None
-               ) -> tuple[TrainState, Metrics]:
+def ppo_update(state: TrainState, batch: Trajectory,
+               demos: imitation_lib.DemoWindows | None = None, *, agent: Agent,
+               algo: AlgoConfig, optimizer, lr_schedule, num_updates: int,
+               imitation: imitation_lib.Imitation | None = None,
+               axis_name: str | None = None) -> tuple[TrainState, Metrics]:
     """`ppo_epochs` passes of `num_minibatches` clipped-surrogate steps over a `[T, B]` batch.
 
     Minibatches are sets of whole columns, so sequences (and recurrent states) stay intact.
+    With an imitation term, every step also scores its own draw of windows from `demos`.
     PPO computes GAE once from the values at the start of the update; APPO computes V-trace
     targets per minibatch from current values, which corrects for stale (off-policy) data.
     """
@@ -352,12 +383,21 @@ def ppo_update(state: TrainState, batch: Trajectory, *, agent: Agent, algo: Algo
                                 kl_coef=state.kl.coef, value_norm=state.value_norm,
                                 axis_name=axis_name)
 
-    def minibatch_step(carry, idx):
+    def total_loss(network, params, mb, mb_adv, mb_ret, mb_old, demo_mb, coef):
+        loss, metrics = loss_fn(network, params, mb, mb_adv, mb_ret, mb_old)
+        return imitation_lib.add_to_loss(loss, metrics, agent=agent, params=params,
+                                         network=network, windows=demo_mb, coef=coef)
+
+    def minibatch_step(carry, xs):
         state, stopped = carry
+        idx, demo_key = xs
         mb = take_columns(batch, idx)
         mb_adv, mb_ret = ((advantages[:, idx], returns[:, idx]) if use_gae else (None, None))
-        grads, metrics = jax.grad(loss_fn, has_aux=True)(
-            state.params["network"], state.params, mb, mb_adv, mb_ret, old_values[:, idx])
+        demo_mb, coef = _imitation_step(imitation, demos, demo_key, state.update_step,
+                                        num_updates)
+        grads, metrics = jax.grad(total_loss, has_aux=True)(
+            state.params["network"], state.params, mb, mb_adv, mb_ret, old_values[:, idx],
+            demo_mb, coef)
         state, step_metrics = _apply_gradients(state, grads, metrics["loss"], optimizer,
                                                axis_name, allowed=~stopped)
         kl = metrics["approx_kl"]
@@ -371,7 +411,10 @@ def ppo_update(state: TrainState, batch: Trajectory, *, agent: Agent, algo: Algo
     def epoch(carry, key):
         order = jax.random.permutation(key, columns).reshape(algo.num_minibatches,
                                                              per_minibatch)
-        return jax.lax.scan(minibatch_step, carry, order, unroll=unroll)
+        # A stream of the epoch's key, so runs without the term keep their key sequence.
+        demo_keys = (None if imitation is None else jax.random.split(
+            jax.random.fold_in(key, imitation_lib.IMITATION_STREAM), algo.num_minibatches))
+        return jax.lax.scan(minibatch_step, carry, (order, demo_keys), unroll=unroll)
 
     # XLA:CPU runs convolutions inside a while loop ~8x slower than unrolled (measured with
     # `jaximpala bench learner`, T=32 B=16), so on CPU the minibatch loops of a network with
@@ -397,12 +440,16 @@ def ppo_update(state: TrainState, batch: Trajectory, *, agent: Agent, algo: Algo
 
 
 def make_update_fn(agent: Agent, algo: AlgoConfig, optimizer, lr_schedule, num_updates: int,
-                   axis_name: str | None = None) -> Callable:
-    """`update(state, batch) -> (state, metrics)` for the configured algorithm."""
+                   axis_name: str | None = None,
+                   imitation: imitation_lib.Imitation | None = None) -> Callable:
+    """`update(state, batch, demos=None) -> (state, metrics)` for the configured algorithm;
+    `imitation`'s schedule applies to the `demos` windows passed in (its own `windows` are
+    not captured, so they stay an argument rather than a compiled-in constant)."""
     update = impala_update if algo.name == "impala" else ppo_update
+    schedule = None if imitation is None else imitation._replace(windows=None)
     return functools.partial(update, agent=agent, algo=algo, optimizer=optimizer,
                              lr_schedule=lr_schedule, num_updates=num_updates,
-                             axis_name=axis_name)
+                             imitation=schedule, axis_name=axis_name)
 
 
 class Learner:
@@ -419,10 +466,13 @@ class Learner:
         devices' shards.
       state: a host `TrainState` to start from (e.g. restored from a checkpoint) instead
         of a fresh one; it must come from the same agent and algo config.
+      imitation: an imitation term on demonstrations (`jaximpala.imitation`); its host
+        windows are split over the local devices once and stay there.
     """
 
     def __init__(self, agent: Agent, algo: AlgoConfig, *, num_updates: int, key: Array,
-                 devices: list | None = None, state: TrainState | None = None):
+                 devices: list | None = None, state: TrainState | None = None,
+                 imitation: imitation_lib.Imitation | None = None):
         self.agent = agent
         self.algo = algo
         self.devices = list(devices or jax.local_devices())
@@ -433,13 +483,19 @@ class Learner:
         if state is None:
             state = init_train_state(agent, self.optimizer, algo, key)
         self.state = self._replicate(state)
+        self._demos = None if imitation is None else self._put_sharded(
+            imitation_lib.shard_windows(imitation.windows, len(self.devices)))
         update = make_update_fn(agent, algo, self.optimizer, self.lr_schedule, num_updates,
-                                axis_name=AXIS)
+                                axis_name=AXIS, imitation=imitation)
         self._update = jax.pmap(update, axis_name=AXIS, devices=self._pmap_devices,
                                 donate_argnums=0)
 
     def _replicate(self, tree):
-        stacked = jax.tree.map(lambda x: jnp.stack([x] * len(self.devices)), tree)
+        return self._put_sharded(jax.tree.map(lambda x: jnp.stack([x] * len(self.devices)),
+                                              tree))
+
+    def _put_sharded(self, stacked):
+        """`[D, ...]` host arrays onto the devices, slice d on device d."""
         # Same axis name as the update, so its sharding matches the update's outputs and
         # the second update does not recompile.
         return jax.pmap(lambda x: x, axis_name=AXIS, devices=self._pmap_devices)(stacked)
@@ -455,7 +511,7 @@ class Learner:
     def update_sharded(self, batch: Trajectory) -> dict[str, float]:
         """Applies one update to a batch already split `[D, T, B / D, ...]` over the
         devices (a host array or one `device_put` ahead, see `prefetch.Batcher`)."""
-        self.state, metrics = self._update(self.state, batch)
+        self.state, metrics = self._update(self.state, batch, self._demos)
         metrics = {k: float(v[0]) for k, v in jax.device_get(metrics).items()}
         if metrics["nonfinite_streak"] >= self.algo.max_nonfinite_updates:
             raise NonFiniteError(

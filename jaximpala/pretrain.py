@@ -24,7 +24,8 @@ a sampled policy can afford (frozen at the RL default of e^-1, the sampled clone
 the road in 88% of held-out `easy` episodes; fitted, in 7%).
 
 `warm_start(config, agent, train_state, key=learner_key)` runs both for `jaximpala train`
-when `pretrain.demo_env_steps > 0` (optionally with DAgger rounds). It is off in every
+when `pretrain.demo_env_steps > 0` (optionally with DAgger rounds); with `pretrain.bc_coef`
+the demonstrations also stay in the RL loss (`jaximpala.imitation`). It is off in every
 shipped config: in experiments/README.md, RL from the clone did no better than RL from
 scratch on `easy` over three seeds, at the default learning rate (run 32) or at 1e-4 after
 a DAgger round (run 34, where one seed was the best agent so far and two were worse).
@@ -46,6 +47,7 @@ import optax
 
 from jaximpala import losses
 from jaximpala.agent import Agent, CoreState, Params
+from jaximpala.imitation import DemoWindows, demo_windows
 from jaximpala.learner import global_norm
 from jaximpala.rollout import EpisodeTracker, episode_means, finite_rewards
 
@@ -378,8 +380,10 @@ def warm_start(config, agent: Agent, train_state, *, key: Array,
       should_stop: asked between windows; True ends the warm start where it is.
 
     Returns:
-      `(train_state, WarmStartStats)`; the stats' demonstration episodes are round 0's
-      (the baseline's own driving).
+      `(train_state, WarmStartStats, demonstrations)`: the stats' demonstration episodes
+      are round 0's (the baseline's own driving); the demonstrations are every round's
+      recording side by side (None if stopped before the first), for an imitation term
+      during RL (`imitation_windows`).
     """
     from jaximpala.evaluation import agent_policy, baseline_policy
     from jaximpala.inline import make_vector_env
@@ -422,4 +426,12 @@ def warm_start(config, agent: Agent, train_state, *, key: Array,
     stats = WarmStartStats(demo_env_steps=0 if demos is None else int(demos.mask.size),
                            demo_episodes=episode_means(baseline_episodes), history=history,
                            seconds=time.perf_counter() - tick)
-    return train_state, stats
+    return train_state, stats, demos
+
+
+def imitation_windows(demos: Demonstrations, agent: Agent, *, length: int, burn_in: int
+                      ) -> DemoWindows:
+    """`imitation.demo_windows` of `demos`, labels moved inside the action space as `fit`
+    moves them (`LABEL_MARGIN`)."""
+    labels = inside_box(demos.actions, agent.action_space, LABEL_MARGIN)
+    return demo_windows(demos._replace(actions=labels), length=length, burn_in=burn_in)

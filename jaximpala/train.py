@@ -29,6 +29,7 @@ from jaximpala.runs import SOURCE_ROOT, default_run_dir, prepare_run_dir, read_r
 CONFIG_DIR = SOURCE_ROOT / "configs"
 DEFAULT_CONFIG = "driving_appo"
 CHECKPOINT_DIR = "checkpoints"
+DEMONSTRATIONS_FILE = "demonstrations.msgpack"  # the imitation term's windows (pretrain.bc_coef)
 
 
 def add_arguments(parser) -> None:
@@ -204,10 +205,14 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
             (run_dir / CHECKPOINT_DIR).iterdir()):
         raise FileExistsError(f"{run_dir} already holds a run's checkpoints; continue it "
                               f"with --resume {run_dir} or choose another run_dir")
-    env_changed = False
+    env_changed, saved_windows = False, None
     if resume_dir is not None:
         config = dataclasses.replace(config, run_dir=str(run_dir))
         env_changed = read_run_config(run_dir).env != config.env  # before it is overwritten
+        if config.pretrain.imitation:  # before anything in the run directory changes
+            from jaximpala.imitation import load_windows
+
+            saved_windows = load_windows(run_dir / DEMONSTRATIONS_FILE)
     prepare_run_dir(run_dir, config, list(argv))
     process = _join_learner_group(config)  # before the first JAX computation
     # Every learner of a multi-host run holds the same params; process 0 alone evaluates and
@@ -235,16 +240,21 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
                   "start fresh", file=sys.stderr)
     stop = stop or threading.Event()
     logger = _metrics_logger(config, run_dir, process)
-    pretrain_stats = None
-    if resume_dir is None and config.pretrain.demo_env_steps:
-        try:
-            state, pretrain_stats = _warm_start(config, agent, learner_key, stop, run_dir,
-                                                logger if primary else None)
-        except BaseException:
-            logger.close()
-            checkpointer.close()
-            raise
-    learner = Learner(agent, algo, num_updates=updates, key=learner_key, state=state)
+    pretrain_stats = imitation = None
+    try:
+        if resume_dir is None and config.pretrain.demo_env_steps:
+            state, pretrain_stats, demos = _warm_start(config, agent, learner_key, stop,
+                                                       run_dir, logger if primary else None)
+            if config.pretrain.imitation and demos is not None:
+                imitation = _imitation(config, agent, demos, run_dir if primary else None)
+        elif saved_windows is not None:
+            imitation = _imitation(config, agent, saved_windows, None)
+    except BaseException:
+        logger.close()
+        checkpointer.close()
+        raise
+    learner = Learner(agent, algo, num_updates=updates, key=learner_key, state=state,
+                      imitation=imitation)
     start_update, tick = learner.version, time.perf_counter()
 
     def save(learner, collector_state=None):
@@ -332,8 +342,9 @@ def _warm_start(config: RunConfig, agent, learner_key, stop: threading.Event,
         print("pretrain: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
               file=sys.stderr)
 
-    state, stats = warm_start(config, agent, initial_train_state(config, agent),
-                              key=learner_key, on_epoch=on_epoch, should_stop=stop.is_set)
+    state, stats, demos = warm_start(config, agent, initial_train_state(config, agent),
+                                     key=learner_key, on_epoch=on_epoch,
+                                     should_stop=stop.is_set)
     if jax.process_count() > 1:
         # Every learner process fits the same demonstrations; process 0's result is the one
         # all of them start from, so that replicas cannot differ by a rounding.
@@ -346,7 +357,27 @@ def _warm_start(config: RunConfig, agent, learner_key, stop: threading.Event,
         (run_dir / "pretrain.json").write_text(json.dumps(stats._asdict(), indent=1) + "\n")
         logger.log({"update": 0, "env_steps": 0,
                     **_prefixed("pretrain/", _pretrain_summary(stats))})
-    return state, stats
+    return state, stats, demos
+
+
+def _imitation(config: RunConfig, agent, demos, run_dir: pathlib.Path | None):
+    """The run's imitation term (`pretrain.bc_coef`) on a fresh run's demonstrations (cut
+    into windows, saved in `run_dir` when given), or on the `DemoWindows` a resumed run
+    saved."""
+    from jaximpala import imitation
+    from jaximpala.pretrain import imitation_windows
+
+    if isinstance(demos, imitation.DemoWindows):
+        windows = demos
+    else:
+        burn_in = config.pretrain.bc_burn_in if config.network.use_lstm else 0
+        windows = imitation_windows(demos, agent, length=config.algo.unroll_length,
+                                    burn_in=burn_in)
+        if run_dir is not None:
+            imitation.save_windows(run_dir / DEMONSTRATIONS_FILE, windows)
+    pretrain = config.pretrain
+    return imitation.Imitation(windows=windows, coef=pretrain.bc_coef,
+                               coef_end=pretrain.bc_coef_end, columns=pretrain.bc_columns)
 
 
 def _pretrain_summary(stats) -> dict:

@@ -195,9 +195,10 @@ def test_warm_start_returns_the_fitted_params_and_observation_statistics():
     agent = make_agent(env.single_observation_space, env.single_action_space, config.network)
     env.close()
     fresh = initial_train_state(config, agent)
-    state, stats = warm_start(config, agent, fresh, key=jax.random.key(0))
+    state, stats, demos = warm_start(config, agent, fresh, key=jax.random.key(0))
     # 600 steps per env: the baseline finishes episodes (about 400 steps on `easy`).
     assert stats.demo_env_steps == 2400 and stats.demo_episodes["success_rate"] > 0
+    assert demos.mask.shape == (600, 4)  # the recording, for an imitation term during RL
     assert len(stats.history) == 1 and stats.seconds > 0
     counts = {k: float(v["count"]) for k, v in state.params["obs_norm"].items()}
     assert set(counts.values()) == {601 * 4}  # every recorded observation, bootstrap too
