@@ -413,9 +413,9 @@ class PretrainConfig:
         each control's half range.
       value_coef: weight of the value loss against the policy's negative log-likelihood.
       bc_coef: weight of the demonstrations' negative log-likelihood added to the RL loss at
-        the start of RL (0: no imitation term; see `jaximpala.imitation`). The
-        demonstrations are kept in the run directory (`demonstrations.msgpack`) for
-        `--resume`.
+        the start of RL (see `jaximpala.imitation`; with `bc_coef_end` also 0, the default,
+        there is no such term). The demonstrations are kept in the run directory
+        (`demonstrations.msgpack`) for `--resume`.
       bc_coef_end: the term's weight at the end of the run (linear from `bc_coef`).
       bc_columns: demonstration windows of `algo.unroll_length` steps scored per optimizer
         step.
