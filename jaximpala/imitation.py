@@ -22,6 +22,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import serialization
 
 from jaximpala import losses
@@ -96,9 +97,8 @@ def shard_windows(windows: DemoWindows, num_shards: int) -> DemoWindows:
 
 def coef_at(imitation: Imitation, update_step: Array, num_updates: int) -> Array:
     """The term's weight at `update_step`: linear from `coef` to `coef_end` over the run."""
-    fraction = jnp.clip(update_step / max(1, num_updates), 0.0, 1.0)
-    return jnp.asarray(imitation.coef + fraction * (imitation.coef_end - imitation.coef),
-                       jnp.float32)
+    schedule = optax.linear_schedule(imitation.coef, imitation.coef_end, max(1, num_updates))
+    return jnp.asarray(schedule(update_step), jnp.float32)
 
 
 def sample_windows(windows: DemoWindows, key: Array, columns: int) -> DemoWindows:

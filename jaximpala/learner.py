@@ -107,8 +107,8 @@ def entropy_coef_at(algo: AlgoConfig, update_step: Array, num_updates: int) -> A
     """The entropy weight, annealed linearly when `entropy_coef_final` is set."""
     if algo.entropy_coef_final is None:
         return jnp.asarray(algo.entropy_coef, jnp.float32)
-    fraction = jnp.clip(update_step / max(1, num_updates), 0.0, 1.0)
-    return algo.entropy_coef + fraction * (algo.entropy_coef_final - algo.entropy_coef)
+    return optax.linear_schedule(algo.entropy_coef, algo.entropy_coef_final,
+                                 max(1, num_updates))(update_step)
 
 
 def _evaluate(agent: Agent, params, network, batch: Trajectory) -> Evaluation:

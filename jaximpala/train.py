@@ -246,9 +246,10 @@ def train(config: RunConfig, *, resume_dir: str | pathlib.Path | None = None,
             state, pretrain_stats, demos = _warm_start(config, agent, learner_key, stop,
                                                        run_dir, logger if primary else None)
             if config.pretrain.imitation and demos is not None:
-                imitation = _imitation(config, agent, demos, run_dir if primary else None)
+                imitation = _imitation(config, _demo_windows(config, agent, demos,
+                                                             run_dir if primary else None))
         elif saved_windows is not None:
-            imitation = _imitation(config, agent, saved_windows, None)
+            imitation = _imitation(config, saved_windows)
     except BaseException:
         logger.close()
         checkpointer.close()
@@ -360,24 +361,27 @@ def _warm_start(config: RunConfig, agent, learner_key, stop: threading.Event,
     return state, stats, demos
 
 
-def _imitation(config: RunConfig, agent, demos, run_dir: pathlib.Path | None):
-    """The run's imitation term (`pretrain.bc_coef`) on a fresh run's demonstrations (cut
-    into windows, saved in `run_dir` when given), or on the `DemoWindows` a resumed run
-    saved."""
-    from jaximpala import imitation
+def _demo_windows(config: RunConfig, agent, demos, run_dir: pathlib.Path | None):
+    """A fresh run's demonstrations cut into the imitation term's windows, saved in
+    `run_dir` (when given) for `--resume`."""
+    from jaximpala.imitation import save_windows
     from jaximpala.pretrain import imitation_windows
 
-    if isinstance(demos, imitation.DemoWindows):
-        windows = demos
-    else:
-        burn_in = config.pretrain.bc_burn_in if config.network.use_lstm else 0
-        windows = imitation_windows(demos, agent, length=config.algo.unroll_length,
-                                    burn_in=burn_in)
-        if run_dir is not None:
-            imitation.save_windows(run_dir / DEMONSTRATIONS_FILE, windows)
+    burn_in = config.pretrain.bc_burn_in if config.network.use_lstm else 0
+    windows = imitation_windows(demos, agent, length=config.algo.unroll_length,
+                                burn_in=burn_in)
+    if run_dir is not None:
+        save_windows(run_dir / DEMONSTRATIONS_FILE, windows)
+    return windows
+
+
+def _imitation(config: RunConfig, windows):
+    """The run's imitation term (`pretrain.bc_coef`) on `windows`."""
+    from jaximpala.imitation import Imitation
+
     pretrain = config.pretrain
-    return imitation.Imitation(windows=windows, coef=pretrain.bc_coef,
-                               coef_end=pretrain.bc_coef_end, columns=pretrain.bc_columns)
+    return Imitation(windows=windows, coef=pretrain.bc_coef, coef_end=pretrain.bc_coef_end,
+                     columns=pretrain.bc_columns)
 
 
 def _pretrain_summary(stats) -> dict:
