@@ -94,7 +94,7 @@ def test_every_reward_term_is_reported_and_sums_to_the_reward():
     for _ in range(20):
         reward, _, _, info = sim.step(*_controls(steer=0.3, throttle=0.7))
         terms = [v for k, v in info.items() if k.startswith("reward/")]
-        assert len(terms) == 12
+        assert len(terms) == 13
         assert reward[0] == pytest.approx(sum(t[0] for t in terms))
 
 
@@ -248,3 +248,24 @@ def test_tailgating_fires_below_the_safe_headway_and_not_beside_a_vehicle():
     assert 0.4 < raw < 0.8
     assert tailgating(lateral=0.0, gap=15.0)[0] == 0.0  # 1.5 s behind: safe
     assert tailgating(lateral=3.5, gap=4.0)[0] == 0.0  # in the next lane
+
+
+def test_lane_centering_is_the_offset_from_the_lane_centre_in_half_widths():
+    from jaximpala.envs.driving.config import RewardWeights
+
+    def lane_centering(fraction_of_lane):
+        """The raw term one step after placing the ego `fraction_of_lane` across the
+        rightmost of two lanes (0.5: its centre line, 1.0: the divider)."""
+        sim = DrivingSim(DrivingConfig(num_lanes_min=2, num_lanes_max=2,
+                                       reward=RewardWeights(lane_centering=-1.0)), 1)
+        sim.reset(np.array([0]), [7])
+        _clear_road(sim)
+        width = sim.road["lane_width"][0]
+        sim.ego.d[0] = (fraction_of_lane - 1.0) * width
+        sim.ego.heading[0], sim.ego.steer[0] = 0.0, 0.0
+        _, _, _, info = sim.step(*_controls(throttle=0.0))
+        return -info["reward/lane_centering"][0]
+
+    assert lane_centering(0.5) == pytest.approx(0.0, abs=0.02)
+    assert lane_centering(0.25) == pytest.approx(0.5, abs=0.02)
+    assert lane_centering(0.95) == pytest.approx(0.9, abs=0.02)

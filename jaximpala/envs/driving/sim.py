@@ -318,6 +318,7 @@ class DrivingSim:
             speed=ego.speed, speed_limit=road["speed_limit"], old_lane=old_lane,
             new_lane=new_lane, signal=signal, solid_here=self._solid_here(),
             in_occupied_crosswalk=in_occupied, headway=self._headway(),
+            lane_offset=(ego.d - lane_center(new_lane, lanes, width)) / (0.5 * width),
             jerk=(kin.accel - prev_accel) / dt,
             lateral_accel=kin.lateral_accel, steer_rate=kin.steer_rate,
             max_steer_rate=self.ego_params.max_steer_rate,
