@@ -85,13 +85,14 @@ def episode_means(episodes: list[dict]) -> dict[str, float]:
     """Means over finished episodes (`EpisodeTracker` stats) of what the logs report.
 
     `episode_return`, `episode_length`, the outcome rates (`success_rate`, `collision_rate`,
-    `offroad_rate`) and each reward term `reward/<term>` where the env reports them; where
-    the env counts violations and distance (the driving env's `sum/violation/<name>` and
-    `sum/distance` in metres), `violations_per_km` and `violations_per_km/<name>`: all
-    episodes' violations over all their kilometres, and `collisions_per_km` likewise
-    (absent when none moved; a policy that barely moves has few collisions per episode
-    but many per km). Other info sums (e.g. a running return summed over steps) mean
-    nothing and are left out.
+    `offroad_rate`), each reward term `reward/<term>` and each kind of collision
+    `collision_rate/<kind>` (from the driving env's `collision/<kind>` flags) where the env
+    reports them; where the env counts violations and distance (the driving env's
+    `sum/violation/<name>` and `sum/distance` in metres), `violations_per_km` and
+    `violations_per_km/<name>`: all episodes' violations over all their kilometres, and
+    `collisions_per_km` likewise (absent when none moved; a policy that barely moves has
+    few collisions per episode but many per km). Other info sums (e.g. a running return
+    summed over steps) mean nothing and are left out.
     """
     if not episodes:
         return {}
@@ -100,6 +101,8 @@ def episode_means(episodes: list[dict]) -> dict[str, float]:
     keys = {k for e in episodes for k in e}
     names.update({k: k.removeprefix("episode/") for k in keys
                   if k.startswith("episode/reward/")})
+    names.update({k: "collision_rate/" + k.removeprefix("episode/collision/") for k in keys
+                  if k.startswith("episode/collision/")})
     means = {name: float(np.mean([e.get(key, 0.0) for e in episodes]))
              for key, name in sorted(names.items()) if key in keys}
     return {**means, **_per_km(episodes, keys)}

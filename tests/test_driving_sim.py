@@ -42,6 +42,50 @@ def test_collision_terminates_the_episode():
     assert reward[0] < -5
 
 
+def _crash(ahead: float, lateral: float, ego_speed: float, other_speed: float):
+    """Drive a clear 2-lane road's ego (centred in the right lane, 10 m/s) with one car
+    `ahead` metres in front (negative: behind) and `lateral` metres beside its centre line;
+    the info of the step the episode ends."""
+    sim = _sim(num_lanes_min=2, num_lanes_max=2)
+    _clear_road(sim)
+    sim.ego.d[0] = -0.5 * sim.road["lane_width"][0]
+    sim.ego.heading[0], sim.ego.steer[0], sim.ego.speed[0] = 0.0, 0.0, ego_speed
+    t = sim.traffic
+    t.active[0, 0], t.s[0, 0], t.d[0, 0] = True, sim.ego.s[0] + ahead, sim.ego.d[0] + lateral
+    t.speed[0, 0] = t.desired_speed[0, 0] = other_speed
+    for _ in range(60):
+        _, terminated, _, info = sim.step(*_controls(throttle=0.3 if ego_speed else 0.0))
+        if terminated[0]:
+            return info
+    raise AssertionError("no collision")
+
+
+def test_collision_kinds_name_what_the_ego_hit():
+    kinds = ("front", "rear", "side", "pedestrian", "between_lanes")
+    flags = lambda info: {k for k in kinds if info[f"collision/{k}"][0]}
+    assert flags(_crash(ahead=12.0, lateral=0.0, ego_speed=10.0, other_speed=0.0)) == {"front"}
+    # a car 1.4 m to the left: the ego clips its corner while centred in its own lane
+    assert flags(_crash(ahead=12.0, lateral=1.4, ego_speed=10.0, other_speed=0.0)) == {"front"}
+    assert flags(_crash(ahead=-12.0, lateral=0.0, ego_speed=0.0, other_speed=10.0)) == {"rear"}
+    side = _crash(ahead=0.0, lateral=1.9, ego_speed=0.0, other_speed=0.0)  # touching beside
+    assert flags(side) == {"side"} and side["collision"][0]
+
+
+def test_a_collision_between_lanes_and_with_a_pedestrian_are_flagged():
+    sim = _sim(num_lanes_min=2, num_lanes_max=2)
+    _clear_road(sim)
+    sim.ego.d[0], sim.ego.heading[0], sim.ego.speed[0] = -0.2, 0.0, 5.0  # near the divider
+    sim.peds.s[0, 0], sim.peds.d[0, 0] = sim.ego.s[0] + 3.0, -0.2
+    sim.peds.speed[0, 0] = 0.0
+    _, terminated, _, info = sim.step(*_controls())
+    assert terminated[0] and info["collision"][0]
+    assert info["collision/pedestrian"][0] and info["collision/between_lanes"][0]
+    assert not (info["collision/front"][0] or info["collision/rear"][0])
+    # no collision, no flags
+    _, _, _, quiet = _sim().step(*_controls())
+    assert not any(v[0] for k, v in quiet.items() if k.startswith("collision/"))
+
+
 def test_leaving_the_road_terminates_the_episode():
     sim = _sim()
     _clear_road(sim)

@@ -136,3 +136,15 @@ def test_collisions_per_km_weigh_a_crash_by_the_distance_driven():
     means = episode_means(episodes)
     assert means["collision_rate"] == pytest.approx(1 / 3)
     assert means["collisions_per_km"] == pytest.approx(1 / 0.201)
+
+
+def test_collision_kinds_are_reported_as_rates_over_episodes():
+    tracker = EpisodeTracker(4)
+    quiet = {"collision": np.zeros(4, bool), "collision/front": np.zeros(4, bool)}
+    tracker.step(np.zeros(4), quiet, valid=np.ones(4, bool), ended=np.zeros(4, bool))
+    last = {"collision": np.array([True, True, False, False]),
+            "collision/front": np.array([True, False, False, False])}
+    means = episode_means(tracker.step(np.zeros(4), last, valid=np.ones(4, bool),
+                                       ended=np.ones(4, bool)))
+    assert means["collision_rate"] == 0.5
+    assert means["collision_rate/front"] == 0.25

@@ -308,17 +308,19 @@ class DrivingSim:
             )
 
         self._memo.clear()  # the world moved
-        collision = self._ego_collides()
+        hit_vehicle, hit_person = self._ego_collides()
+        collision = hit_vehicle | hit_person
         offroad = (np.abs(ego.d) > half_width) | (ego.s < 0.0)
         goal = ego.s >= road["goal_s"]
         new_lane = lane_of(ego.d, lanes, width)
         _, _, in_occupied = self._crosswalk_status()
+        lane_offset = (ego.d - lane_center(new_lane, lanes, width)) / (0.5 * width)
         events = reward.Events(
             progress=kin.progress, goal=goal, collision=collision, offroad=offroad,
             speed=ego.speed, speed_limit=road["speed_limit"], old_lane=old_lane,
             new_lane=new_lane, signal=signal, solid_here=self._solid_here(),
             in_occupied_crosswalk=in_occupied, headway=self._headway(),
-            lane_offset=(ego.d - lane_center(new_lane, lanes, width)) / (0.5 * width),
+            lane_offset=lane_offset,
             jerk=(kin.accel - prev_accel) / dt,
             lateral_accel=kin.lateral_accel, steer_rate=kin.steer_rate,
             max_steer_rate=self.ego_params.max_steer_rate,
@@ -337,6 +339,7 @@ class DrivingSim:
         info = {f"reward/{name}": value for name, value in contributions.items()}
         info.update({f"sum/violation/{name}": count for name, count in violations.items()})
         info["sum/distance"] = np.abs(kin.progress)
+        info.update(self._collision_kinds(hit_vehicle, hit_person, lane_offset))
         info.update(collision=collision, offroad=offroad, goal_reached=goal,
                     is_success=goal.copy(), speed=ego.speed.copy(),
                     episode_return=self.episode_return.copy(),
@@ -379,15 +382,42 @@ class DrivingSim:
         )
         return columns
 
-    def _ego_collides(self) -> np.ndarray:
-        """[N] bool: the ego's box overlaps a vehicle or a pedestrian."""
+    def _ego_collides(self) -> tuple[np.ndarray, np.ndarray]:
+        """([N] bool, [N] bool): the ego's box overlaps a vehicle; a pedestrian."""
         ego, params, t, p = self.ego, self.ego_params, self.traffic, self.peds
         cos_heading, sin_heading = self._traffic_cos_sin()
         vehicles = ObjectBoxes(t.s, t.d, cos_heading, sin_heading, 0.5 * t.length,
                                0.5 * t.width, t.active)
         people = self._pedestrian_boxes._replace(s=p.s, d=p.d)
-        return ego_hits_any(ego.s, ego.d, ego.heading,
-                            (0.5 * params.length, 0.5 * params.width), [vehicles, people])
+        half = (0.5 * params.length, 0.5 * params.width)
+        return (ego_hits_any(ego.s, ego.d, ego.heading, half, [vehicles]),
+                ego_hits_any(ego.s, ego.d, ego.heading, half, [people]))
+
+    def _collision_kinds(self, hit_vehicle: np.ndarray, hit_person: np.ndarray,
+                         lane_offset: np.ndarray) -> dict[str, np.ndarray]:
+        """[N] bool flags saying what a collision was (all False without one).
+
+        `collision/pedestrian`; with a vehicle (the nearest active one, by centre distance),
+        `collision/front` where its centre is ahead by at least half the two half lengths
+        (the ego ran into it), `collision/rear` likewise behind (hit from behind),
+        `collision/side` otherwise; `collision/between_lanes` where the ego's centre was more
+        than a quarter lane from its lane's centre line (|lane_offset| > 0.5).
+        """
+        kinds = {f"collision/{k}": np.zeros(self.num_envs, bool)
+                 for k in ("front", "rear", "side", "pedestrian", "between_lanes")}
+        kinds["collision/pedestrian"] = hit_person.copy()
+        kinds["collision/between_lanes"] = (hit_vehicle | hit_person) & (np.abs(lane_offset) > 0.5)
+        ids = np.flatnonzero(hit_vehicle & ~hit_person)
+        if ids.size:
+            t, ego = self.traffic, self.ego
+            ds, dd = t.s[ids] - ego.s[ids, None], t.d[ids] - ego.d[ids, None]
+            nearest = np.argmin(np.where(t.active[ids], ds * ds + dd * dd, np.inf), axis=1)
+            ds_hit = ds[np.arange(ids.size), nearest]
+            lengthwise = 0.25 * (self.ego_params.length + t.length[ids, nearest])
+            kinds["collision/front"][ids] = ds_hit >= lengthwise
+            kinds["collision/rear"][ids] = ds_hit <= -lengthwise
+            kinds["collision/side"][ids] = np.abs(ds_hit) < lengthwise
+        return kinds
 
     # ------------------------------------------------------------------------- observation
     def observe(self) -> dict[str, np.ndarray]:
