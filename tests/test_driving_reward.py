@@ -29,11 +29,15 @@ CASES = {
     "solid_line": (dict(new_lane=0, signal=2, solid_here=True), 1.0),
     "crosswalk_yield": (dict(in_occupied_crosswalk=True, speed=3.0), 1.0),
     "tailgating": (dict(headway=0.25 * reward.TAILGATE_HEADWAY), 0.75),
-    "lane_centering": (dict(lane_offset=-0.4), 0.4),
+    "lane_centering": (dict(lane_offset=-0.4, progress=2.0), 0.8),
     "jerk": (dict(jerk=20.0), 4.0),
     "lateral_acceleration": (dict(lateral_accel=2.0), 0.25),
     "steering_rate": (dict(steer_rate=0.5), 0.25),
 }
+
+
+# lane_centering is charged per metre moved, so progress fires beside it
+ALONGSIDE = {"lane_centering": ["progress"]}
 
 
 @pytest.mark.parametrize("term", REWARD_TERMS)
@@ -42,7 +46,14 @@ def test_each_term_fires_alone_in_its_crafted_situation(term):
     raw = reward.terms(_events(**changes))
     assert raw[term][0] == pytest.approx(expected)
     others = [name for name in REWARD_TERMS if name != term and raw[name][0] != 0]
-    assert others == []
+    assert others == ALONGSIDE.get(term, [])
+
+
+def test_lane_centering_costs_nothing_standing_still_or_on_the_centre_line():
+    assert reward.terms(_events(lane_offset=0.9))["lane_centering"][0] == 0.0
+    assert reward.terms(_events(progress=1.5))["lane_centering"][0] == 0.0
+    reversing = reward.terms(_events(lane_offset=0.5, progress=-1.0))
+    assert reversing["lane_centering"][0] == 0.5
 
 
 def test_quiet_step_earns_nothing():

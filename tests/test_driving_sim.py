@@ -294,21 +294,24 @@ def test_tailgating_fires_below_the_safe_headway_and_not_beside_a_vehicle():
     assert tailgating(lateral=3.5, gap=4.0)[0] == 0.0  # in the next lane
 
 
-def test_lane_centering_is_the_offset_from_the_lane_centre_in_half_widths():
+def test_lane_centering_is_the_offset_from_the_lane_centre_per_metre_moved():
     from jaximpala.envs.driving.config import RewardWeights
 
     def lane_centering(fraction_of_lane):
-        """The raw term one step after placing the ego `fraction_of_lane` across the
-        rightmost of two lanes (0.5: its centre line, 1.0: the divider)."""
+        """The raw term per metre, one step at 10 m/s after placing the ego
+        `fraction_of_lane` across the rightmost of two lanes (0.5: its centre line, 1.0:
+        the divider)."""
         sim = DrivingSim(DrivingConfig(num_lanes_min=2, num_lanes_max=2,
                                        reward=RewardWeights(lane_centering=-1.0)), 1)
         sim.reset(np.array([0]), [7])
         _clear_road(sim)
         width = sim.road["lane_width"][0]
         sim.ego.d[0] = (fraction_of_lane - 1.0) * width
-        sim.ego.heading[0], sim.ego.steer[0] = 0.0, 0.0
-        _, _, _, info = sim.step(*_controls(throttle=0.0))
-        return -info["reward/lane_centering"][0]
+        sim.ego.heading[0], sim.ego.steer[0], sim.ego.speed[0] = 0.0, 0.0, 10.0
+        _, _, _, info = sim.step(*_controls(throttle=0.3))
+        metres = info["sum/distance"][0]
+        assert 0.9 < metres < 1.1
+        return -info["reward/lane_centering"][0] / metres  # per metre
 
     assert lane_centering(0.5) == pytest.approx(0.0, abs=0.02)
     assert lane_centering(0.25) == pytest.approx(0.5, abs=0.02)

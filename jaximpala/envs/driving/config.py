@@ -68,9 +68,9 @@ class RewardWeights:
     # Off by default: earlier runs' rewards stay comparable, and on `easy` -0.1 tipped a seed
     # into standing still; on `default` -0.1 cut collisions (experiments/README.md, run 22).
     tailgating: float = 0.0  # per step, times the shortfall below a 1 s time headway
-    # Off by default, as tailgating: the agents' crashes on `easy` happen while they hover
-    # between lanes behind a slower car (experiments/README.md, run 37).
-    lane_centering: float = 0.0  # per step, times the offset from the lane centre / half width
+    # Off by default, as tailgating: many of the agents' crashes on `easy` happen while they
+    # hover between lanes behind a slower car (experiments/README.md, runs 38-40).
+    lane_centering: float = 0.0  # per metre, times the offset from the lane centre / half width
     jerk: float = -0.005  # times (jerk / 10 m/s^3)^2
     lateral_acceleration: float = -0.005  # times (a_lat / 4 m/s^2)^2
     steering_rate: float = -0.005  # times (steering rate / max rate)^2

@@ -14,9 +14,12 @@ Raw terms (before weighting), all [N] float64:
                            TAILGATE_HEADWAY, max(0, 1 - headway / TAILGATE_HEADWAY): a
                            shaping term for safe following distance (not counted among the
                            violations, so violations per km stay comparable across runs)
-  lane_centering           distance of the ego's centre from its lane's centre line, in half
-                           lane widths: 0 on the centre line, 1 on a divider (a shaping term
-                           against hovering between lanes; a crisp lane change pays little)
+  lane_centering           metres moved times the distance of the ego's centre from its
+                           lane's centre line in half lane widths (0 on the centre line, 1 on
+                           a divider): a shaping term against hovering between lanes; a crisp
+                           lane change pays little. Per metre, not per step, so it does not
+                           reward finishing sooner (a per-step cost does: experiments/README.md,
+                           run 39)
   jerk                     (change of longitudinal acceleration per second / 10 m/s^3)^2
   lateral_acceleration     (lateral acceleration / 4 m/s^2)^2
   steering_rate            (front wheel angle rate / maximum rate)^2
@@ -78,7 +81,7 @@ def terms(events: Events) -> dict[str, np.ndarray]:
             events.in_occupied_crosswalk & (np.abs(events.speed) > YIELD_SPEED)
         ).astype(np.float64),
         "tailgating": np.maximum(1.0 - events.headway / TAILGATE_HEADWAY, 0.0),
-        "lane_centering": np.abs(events.lane_offset),
+        "lane_centering": np.abs(events.lane_offset) * np.abs(events.progress),
         "jerk": (events.jerk / 10.0) ** 2,
         "lateral_acceleration": (events.lateral_accel / 4.0) ** 2,
         "steering_rate": (events.steer_rate / events.max_steer_rate) ** 2,
