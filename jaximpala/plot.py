@@ -74,12 +74,16 @@ def _flat(data: dict, prefix: str = "") -> dict:
 
 def group_runs(run_dirs: list[pathlib.Path]) -> dict[str, list[pathlib.Path]]:
     """Runs grouped by config (seed, run_dir, logging, checkpoint ignored), labelled by
-    the keys that differ ("unset" where a run's config lacks the key, e.g. one written
-    before the key existed)."""
+    the keys that differ. A config key a run lacks (one written before the key existed)
+    counts as its current default, since new keys default to the old behaviour; keys
+    without a default (inside `env.kwargs`) are "unset" there."""
     import yaml
 
-    flats = {d: {k: v for k, v in _flat(yaml.safe_load((d / "config.yaml").read_text())
-                                         ).items() if not k.startswith(IGNORED_KEYS)}
+    from jaximpala.config import load_config, to_dict
+
+    defaults = {k: v for k, v in _flat(to_dict(load_config())).items() if v != "{}"}
+    flats = {d: {k: v for k, v in {**defaults, **_flat(yaml.safe_load(
+                 (d / "config.yaml").read_text()))}.items() if not k.startswith(IGNORED_KEYS)}
              for d in run_dirs}
     keys = sorted({k for f in flats.values() for k in f})
     differing = [k for k in keys if len({f.get(k) for f in flats.values()}) > 1]

@@ -175,11 +175,15 @@ def test_plot_groups_label_a_key_a_run_lacks_unset(tmp_path):
     from jaximpala.plot import group_runs
 
     runs = []
-    for name, reward in (("old", "{progress: 0.1}"), ("new", "{progress: 0.1, tailgating: -0.1}")):
+    # the old run predates pretrain.bc_coef: its default (0.0) is what it ran with
+    for name, reward, extra in (("old", "{progress: 0.1}", ""),
+                                ("new", "{progress: 0.1, tailgating: -0.1}",
+                                 "pretrain: {bc_coef: 0.0}\n")):
         run_dir = tmp_path / name
         run_dir.mkdir()
         (run_dir / "config.yaml").write_text(
-            f"seed: 0\nenv: {{id: x, kwargs: {{reward: {reward}}}}}\nalgo: {{name: appo}}\n")
+            f"seed: 0\nenv: {{id: x, kwargs: {{reward: {reward}}}}}\nalgo: {{name: appo}}\n"
+            + extra)
         runs.append(run_dir)
     groups = group_runs(runs)
     assert groups == {"env.kwargs.reward.tailgating=unset": [runs[0]],
