@@ -397,11 +397,12 @@ class DrivingSim:
                          lane_offset: np.ndarray) -> dict[str, np.ndarray]:
         """[N] bool flags saying what a collision was (all False without one).
 
-        `collision/pedestrian`; with a vehicle (the nearest active one, by centre distance),
-        `collision/front` where its centre is ahead by at least half the two half lengths
-        (the ego ran into it), `collision/rear` likewise behind (hit from behind),
-        `collision/side` otherwise; `collision/between_lanes` where the ego's centre was more
-        than a quarter lane from its lane's centre line (|lane_offset| > 0.5).
+        `collision/pedestrian`; with a vehicle only (the nearest active one, by centre
+        distance, is taken as the one hit), `collision/front` where its centre is ahead by
+        at least half the two half lengths (the ego ran into it), `collision/rear` likewise
+        behind (hit from behind), `collision/side` otherwise; `collision/between_lanes`
+        where the ego's centre was more than a quarter lane from its lane's centre line
+        (|lane_offset| > 0.5).
         """
         kinds = {f"collision/{k}": np.zeros(self.num_envs, bool)
                  for k in ("front", "rear", "side", "pedestrian", "between_lanes")}
