@@ -404,9 +404,8 @@ class DrivingSim:
         where the ego's centre was more than a quarter lane from its lane's centre line
         (|lane_offset| > 0.5).
         """
-        kinds = {f"collision/{k}": np.zeros(self.num_envs, bool)
-                 for k in ("front", "rear", "side", "pedestrian", "between_lanes")}
-        kinds["collision/pedestrian"] = hit_person.copy()
+        kinds = {f"collision/{k}": np.zeros(self.num_envs, bool) for k in ("front", "rear", "side")}
+        kinds["collision/pedestrian"] = hit_person
         kinds["collision/between_lanes"] = (hit_vehicle | hit_person) & (np.abs(lane_offset) > 0.5)
         ids = np.flatnonzero(hit_vehicle & ~hit_person)
         if ids.size:
