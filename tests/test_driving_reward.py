@@ -11,9 +11,9 @@ def _events(**changes):
         offroad=np.array([False]), speed=np.array([10.0]), speed_limit=np.array([20.0]),
         old_lane=np.array([1]), new_lane=np.array([1]), signal=np.array([0]),
         solid_here=np.array([False]), in_occupied_crosswalk=np.array([False]),
-        headway=np.array([np.inf]), lane_offset=np.array([0.0]), jerk=np.array([0.0]),
-        lateral_accel=np.array([0.0]), steer_rate=np.array([0.0]),
-        max_steer_rate=1.0,
+        headway=np.array([np.inf]), time_to_collision=np.array([np.inf]),
+        lane_offset=np.array([0.0]), jerk=np.array([0.0]), lateral_accel=np.array([0.0]),
+        steer_rate=np.array([0.0]), max_steer_rate=1.0,
     )
     base.update({k: np.array([v]) if k != "max_steer_rate" else v for k, v in changes.items()})
     return reward.Events(**base)
@@ -29,6 +29,7 @@ CASES = {
     "solid_line": (dict(new_lane=0, signal=2, solid_here=True), 1.0),
     "crosswalk_yield": (dict(in_occupied_crosswalk=True, speed=3.0), 1.0),
     "tailgating": (dict(headway=0.25 * reward.TAILGATE_HEADWAY), 0.75),
+    "time_to_collision": (dict(time_to_collision=0.5 * reward.TTC_HORIZON), 0.5),
     "lane_centering": (dict(lane_offset=-0.4, progress=2.0), 0.8),
     "jerk": (dict(jerk=20.0), 4.0),
     "lateral_acceleration": (dict(lateral_accel=2.0), 0.25),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from jaximpala.envs.driving.config import DrivingConfig
+from jaximpala.envs.driving.config import REWARD_TERMS, DrivingConfig
 from jaximpala.envs.driving.sim import DrivingSim
 
 
@@ -137,9 +137,10 @@ def test_every_reward_term_is_reported_and_sums_to_the_reward():
     sim = _sim()
     for _ in range(20):
         reward, _, _, info = sim.step(*_controls(steer=0.3, throttle=0.7))
-        terms = [v for k, v in info.items() if k.startswith("reward/")]
-        assert len(terms) == 13
-        assert reward[0] == pytest.approx(sum(t[0] for t in terms))
+        terms = {k.removeprefix("reward/"): v for k, v in info.items()
+                 if k.startswith("reward/")}
+        assert sorted(terms) == sorted(REWARD_TERMS)
+        assert reward[0] == pytest.approx(sum(t[0] for t in terms.values()))
 
 
 def test_observation_keys_shapes_and_ranges():
@@ -292,6 +293,33 @@ def test_tailgating_fires_below_the_safe_headway_and_not_beside_a_vehicle():
     assert 0.4 < raw < 0.8
     assert tailgating(lateral=0.0, gap=15.0)[0] == 0.0  # 1.5 s behind: safe
     assert tailgating(lateral=3.5, gap=4.0)[0] == 0.0  # in the next lane
+
+
+def test_time_to_collision_fires_closing_on_a_slower_vehicle_only():
+    from jaximpala.envs.driving.config import RewardWeights
+    from jaximpala.envs.driving.reward import TTC_HORIZON
+
+    def time_to_collision(lateral, gap, lead_speed):
+        sim = DrivingSim(DrivingConfig(reward=RewardWeights(time_to_collision=-1.0)), 1)
+        sim.reset(np.array([0]), [123])
+        _clear_road(sim)
+        sim.ego.speed[0], sim.ego.heading[0] = 12.0, 0.0
+        t = sim.traffic
+        t.active[0, 0], t.speed[0, 0], t.d[0, 0] = True, lead_speed, sim.ego.d[0] + lateral
+        t.s[0, 0] = sim.ego.s[0] + 0.5 * (sim.ego_params.length + t.length[0, 0]) + gap
+        t.desired_speed[0, 0] = lead_speed
+        _, _, _, info = sim.step(*_controls(throttle=0.3))
+        return -info["reward/time_to_collision"][0], sim
+    # 10 m behind a car 4 m/s slower: 2.5 s to contact, less after the step.
+    raw, sim = time_to_collision(lateral=0.0, gap=10.0, lead_speed=8.0)
+    front = sim.ego.s[0] + 0.5 * sim.ego_params.length
+    gap = sim.traffic.s[0, 0] - 0.5 * sim.traffic.length[0, 0] - front
+    closing = sim.ego.speed[0] - sim.traffic.speed[0, 0]
+    assert raw == pytest.approx(1.0 - gap / closing / TTC_HORIZON)
+    assert 0.1 < raw < 0.4
+    assert time_to_collision(lateral=0.0, gap=40.0, lead_speed=8.0)[0] == 0.0  # 10 s away
+    assert time_to_collision(lateral=0.0, gap=3.0, lead_speed=14.0)[0] == 0.0  # falling back
+    assert time_to_collision(lateral=3.5, gap=10.0, lead_speed=8.0)[0] == 0.0  # next lane
 
 
 def test_lane_centering_is_the_offset_from_the_lane_centre_per_metre_moved():

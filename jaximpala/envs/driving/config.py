@@ -31,6 +31,7 @@ REWARD_TERMS = (
     "solid_line",
     "crosswalk_yield",
     "tailgating",
+    "time_to_collision",
     "lane_centering",
     "jerk",
     "lateral_acceleration",
@@ -68,6 +69,9 @@ class RewardWeights:
     # Off by default: earlier runs' rewards stay comparable, and on `easy` -0.1 tipped a seed
     # into standing still; on `default` -0.1 cut collisions (experiments/README.md, run 22).
     tailgating: float = 0.0  # per step, times the shortfall below a 1 s time headway
+    # Off by default: the agents' remaining crashes on `easy` close on a slower car without
+    # braking (experiments/README.md, run 44).
+    time_to_collision: float = 0.0  # per step, times the shortfall below a 3 s time to contact
     # Off by default, as tailgating: many of the agents' crashes on `easy` happen while they
     # hover between lanes behind a slower car (experiments/README.md, runs 38-40).
     lane_centering: float = 0.0  # per metre, times the offset from the lane centre / half width

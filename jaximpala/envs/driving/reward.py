@@ -14,6 +14,11 @@ Raw terms (before weighting), all [N] float64:
                            TAILGATE_HEADWAY, max(0, 1 - headway / TAILGATE_HEADWAY): a
                            shaping term for safe following distance (not counted among the
                            violations, so violations per km stay comparable across runs)
+  time_to_collision        shortfall of the time to collision with a vehicle ahead below
+                           TTC_HORIZON, max(0, 1 - ttc / TTC_HORIZON), where ttc is the gap
+                           over the closing speed: a shaping term for braking in time, zero
+                           when following at the leader's speed or falling back (a shaping
+                           term like tailgating, not a violation)
   lane_centering           metres moved times the distance of the ego's centre from its
                            lane's centre line in half lane widths (0 on the centre line, 1 on
                            a divider): a shaping term against hovering between lanes; a crisp
@@ -36,6 +41,9 @@ from jaximpala.envs.driving.config import REWARD_TERMS, RewardWeights
 SIGNAL_NONE, SIGNAL_LEFT, SIGNAL_RIGHT = 0, 1, 2
 YIELD_SPEED = 0.5
 TAILGATE_HEADWAY = 1.0  # s: closer than this behind a vehicle is tailgating
+# s: closing on a vehicle this soon before contact costs; 3 s is a common threshold for a
+# critical time to collision in driver-assistance studies
+TTC_HORIZON = 3.0
 
 
 @dataclass
@@ -54,6 +62,7 @@ class Events:
     solid_here: np.ndarray  # bool: dividers are solid at the ego
     in_occupied_crosswalk: np.ndarray  # bool
     headway: np.ndarray  # s to the vehicle ahead at the ego's speed (inf: none, or crawling)
+    time_to_collision: np.ndarray  # s to contact at the closing speed (inf: not closing)
     lane_offset: np.ndarray  # ego centre from its lane's centre line, in half lane widths
     jerk: np.ndarray
     lateral_accel: np.ndarray
@@ -81,6 +90,7 @@ def terms(events: Events) -> dict[str, np.ndarray]:
             events.in_occupied_crosswalk & (np.abs(events.speed) > YIELD_SPEED)
         ).astype(np.float64),
         "tailgating": np.maximum(1.0 - events.headway / TAILGATE_HEADWAY, 0.0),
+        "time_to_collision": np.maximum(1.0 - events.time_to_collision / TTC_HORIZON, 0.0),
         "lane_centering": np.abs(events.lane_offset) * np.abs(events.progress),
         "jerk": (events.jerk / 10.0) ** 2,
         "lateral_acceleration": (events.lateral_accel / 4.0) ** 2,

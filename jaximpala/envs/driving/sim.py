@@ -103,19 +103,26 @@ CRAWL_SPEED = 1.0  # m/s: below this the ego has no time headway to keep
 
 
 @numba.njit(cache=True)
-def _headway(ego_s, ego_d, ego_speed, ego_length, ego_width, t_s, t_d, t_length, t_width,
-             t_active, out):
-    """Per env, the time headway (s) of the ego ([N] ego_*) to the nearest active vehicle
-    ahead whose lateral extent overlaps its own ([N, M] t_*): bumper-to-bumper gap (>= 0)
-    over the ego's speed; inf with no such vehicle or below CRAWL_SPEED. Writes out [N]."""
+def _following(ego_s, ego_d, ego_speed, ego_length, ego_width, t_s, t_d, t_length, t_width,
+               t_speed, t_active, headway, ttc):
+    """Per env, over the active vehicles ahead whose lateral extent overlaps the ego's
+    ([N] ego_*, [N, M] t_*): the time headway (s) to the nearest, its bumper-to-bumper gap
+    (>= 0) over the ego's speed (inf with none, or below CRAWL_SPEED); and the time to
+    collision (s), the least gap over closing speed among those the ego is closing on (inf
+    with none). Writes headway and ttc, [N] each."""
     for i in range(ego_s.shape[0]):
-        gap = np.inf
+        gap, time_to_collision = np.inf, np.inf
         front = ego_s[i] + 0.5 * ego_length
         for j in range(t_s.shape[1]):
             if (t_active[i, j] and t_s[i, j] > ego_s[i]
                     and abs(t_d[i, j] - ego_d[i]) < 0.5 * (t_width[i, j] + ego_width)):
-                gap = min(gap, max(t_s[i, j] - 0.5 * t_length[i, j] - front, 0.0))
-        out[i] = gap / ego_speed[i] if ego_speed[i] >= CRAWL_SPEED else np.inf
+                gap_j = max(t_s[i, j] - 0.5 * t_length[i, j] - front, 0.0)
+                gap = min(gap, gap_j)
+                closing = ego_speed[i] - t_speed[i, j]
+                if closing > 0.0:
+                    time_to_collision = min(time_to_collision, gap_j / closing)
+        headway[i] = gap / ego_speed[i] if ego_speed[i] >= CRAWL_SPEED else np.inf
+        ttc[i] = time_to_collision
 
 
 class DrivingSim:
@@ -315,12 +322,13 @@ class DrivingSim:
         new_lane = lane_of(ego.d, lanes, width)
         _, _, in_occupied = self._crosswalk_status()
         lane_offset = (ego.d - lane_center(new_lane, lanes, width)) / (0.5 * width)
+        headway, time_to_collision = self._following()
         events = reward.Events(
             progress=kin.progress, goal=goal, collision=collision, offroad=offroad,
             speed=ego.speed, speed_limit=road["speed_limit"], old_lane=old_lane,
             new_lane=new_lane, signal=signal, solid_here=self._solid_here(),
-            in_occupied_crosswalk=in_occupied, headway=self._headway(),
-            lane_offset=lane_offset,
+            in_occupied_crosswalk=in_occupied, headway=headway,
+            time_to_collision=time_to_collision, lane_offset=lane_offset,
             jerk=(kin.accel - prev_accel) / dt,
             lateral_accel=kin.lateral_accel, steer_rate=kin.steer_rate,
             max_steer_rate=self.ego_params.max_steer_rate,
@@ -360,13 +368,15 @@ class DrivingSim:
             "valid": np.concatenate([np.ones((self.num_envs, 1), bool), t.active], axis=1),
         }
 
-    def _headway(self) -> np.ndarray:
-        """[N] time headway (s) of the ego to the vehicle ahead (`_headway`)."""
-        out = np.empty(self.num_envs)
+    def _following(self) -> tuple[np.ndarray, np.ndarray]:
+        """[N] time headway (s) and [N] time to collision (s) of the ego to the vehicles
+        ahead (`_following`)."""
+        headway, ttc = np.empty(self.num_envs), np.empty(self.num_envs)
         t = self.traffic
-        _headway(self.ego.s, self.ego.d, self.ego.speed, self.ego_params.length,
-                 self.ego_params.width, t.s, t.d, t.length, t.width, t.active, out)
-        return out
+        _following(self.ego.s, self.ego.d, self.ego.speed, self.ego_params.length,
+                   self.ego_params.width, t.s, t.d, t.length, t.width, t.speed, t.active,
+                   headway, ttc)
+        return headway, ttc
 
     def _obstacles(self) -> dict[str, np.ndarray]:
         """Non-traffic objects traffic must not run into: the ego (in the lanes its body
