@@ -14,6 +14,7 @@ import sys
 import numpy as np
 
 PANEL_WIDTH = 200
+LINE_HEIGHT = 12  # pixels per panel line
 
 
 def add_arguments(parser) -> None:
@@ -104,16 +105,19 @@ def overlay(image: np.ndarray, step: int, action, info: dict, reward: float,
     """`image` with a panel on its right: controls, this step's reward terms, the return."""
     from PIL import Image, ImageDraw
 
-    height = max(image.shape[0], 256)
+    lines = [f"step {step}", f"return {total:8.2f}", f"reward {reward:8.3f}", ""]
+    lines += [f"{name} {value}" for name, value in _controls(action)]
+    terms = {key.removeprefix("reward/"): float(np.asarray(v)[0])
+             for key, v in sorted(info.items()) if key.startswith("reward/")}
+    width = max(map(len, terms), default=0)
+    lines += [""] + [f"{name:<{width}} {value:+.3f}" for name, value in terms.items()]
+    # Every line must fit: the panel grows with the number of reward terms.
+    height = max(image.shape[0], 256, 4 + LINE_HEIGHT * len(lines))
     canvas = Image.new("RGB", (image.shape[1] + PANEL_WIDTH, height), (20, 20, 24))
     canvas.paste(Image.fromarray(np.ascontiguousarray(image[..., :3])), (0, 0))
     draw = ImageDraw.Draw(canvas)
-    lines = [f"step {step}", f"return {total:8.2f}", f"reward {reward:8.3f}", ""]
-    lines += [f"{name} {value}" for name, value in _controls(action)]
-    lines += [""] + [f"{key.removeprefix('reward/'):<13}{float(np.asarray(v)[0]):+.3f}"
-                     for key, v in sorted(info.items()) if key.startswith("reward/")]
     for row, text in enumerate(lines):
-        draw.text((image.shape[1] + 6, 4 + 12 * row), text, fill=(230, 230, 230))
+        draw.text((image.shape[1] + 6, 4 + LINE_HEIGHT * row), text, fill=(230, 230, 230))
     return np.asarray(canvas)
 
 

@@ -145,7 +145,23 @@ def test_render_writes_a_gif_with_the_overlay(driving_run, tmp_path, capsys):
     data = out.read_bytes()
     assert data.startswith(b"GIF89a")
     width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
-    assert (width, height) == (256 + 200, 256)
+    assert width == 256 + 200 and height >= 256
+
+
+def test_overlay_panel_shows_every_reward_term():
+    from jaximpala.envs.driving.config import REWARD_TERMS
+    from jaximpala.render_run import LINE_HEIGHT, overlay
+
+    info = {f"reward/{name}": np.array([-0.5]) for name in REWARD_TERMS}
+    action = {"continuous": np.zeros((1, 3)), "discrete": np.zeros((1, 2), int)}
+    frame = overlay(np.zeros((256, 256, 3), np.uint8), 7, action, info, -0.5, 3.0)
+    panel = frame[:, 256:].max(axis=(1, 2))  # brightest pixel of each panel row
+    lit_rows = np.flatnonzero(panel > 100)
+    # 4 header lines, 5 controls, a gap, then one line per term: the last one is drawn
+    # inside the canvas, one line-height below the one before it
+    last_line_top = 4 + LINE_HEIGHT * (4 + 5 + 1 + len(REWARD_TERMS) - 1)
+    assert frame.shape[0] >= last_line_top + LINE_HEIGHT
+    assert lit_rows.max() >= last_line_top
 
 
 def test_plot_draws_mean_and_band_across_seeds(driving_run, tmp_path, capsys):
