@@ -123,9 +123,10 @@ def overlay(image: np.ndarray, step: int, action, info: dict, reward: float,
 
 def _controls(action) -> list[tuple[str, str]]:
     if isinstance(action, dict) and "continuous" in action:  # the driving env
-        steer, throttle, brake = np.asarray(action["continuous"])[0]
+        steer, *pedals = np.asarray(action["continuous"])[0]
         gear, signal = np.asarray(action["discrete"])[0]
-        return [("steer", f"{steer:+.2f}"), ("throttle", f"{throttle:.2f}"),
-                ("brake", f"{brake:.2f}"), ("gear", "RND"[int(gear)]),
+        pedal_lines = ([("throttle", f"{pedals[0]:.2f}"), ("brake", f"{pedals[1]:.2f}")]
+                       if len(pedals) == 2 else [("pedal", f"{pedals[0]:+.2f}")])
+        return [("steer", f"{steer:+.2f}"), *pedal_lines, ("gear", "RND"[int(gear)]),
                 ("signal", ["off", "left", "right"][int(signal)])]
     return [("action", np.array2string(np.asarray(action)[0], precision=2))]

@@ -43,6 +43,29 @@ def test_baseline_drives_alike_with_angle_and_rate_steering():
     np.testing.assert_allclose(paths["rate"], paths["angle"], atol=1e-4)
 
 
+def test_baseline_drives_the_same_path_with_separate_and_combined_pedals():
+    """It never presses throttle and brake together, so one pedal axis carries its commands
+    exactly: the same scenarios give the same trajectories and rewards."""
+    runs = {}
+    for pedals in ("separate", "combined"):
+        env = DrivingVectorEnv(num_envs=4, preset="easy", pedals=pedals)
+        assert env.single_action_space["continuous"].shape == ((3,) if pedals == "separate"
+                                                               else (2,))
+        driver = BaselineDriver(env.config, 4)
+        obs, _ = env.reset(seed=5)
+        states, rewards, braked = [], [], False
+        for _ in range(150):
+            action = driver.act(obs)
+            braked |= bool((action["continuous"][:, -1] < 0).any())
+            obs, reward, _, _, _ = env.step(action)
+            states.append(np.stack([env.sim.ego.s, env.sim.ego.speed, env.sim.ego.d]))
+            rewards.append(reward)
+        runs[pedals] = np.array(states), np.array(rewards), braked
+    assert runs["combined"][2]  # the combined pedal was used to brake
+    np.testing.assert_array_equal(runs["combined"][0], runs["separate"][0])
+    np.testing.assert_array_equal(runs["combined"][1], runs["separate"][1])
+
+
 def test_baseline_rejects_configs_without_its_sensors():
     with pytest.raises(ValueError, match=r"driving\.state and driving\.lidar"):
         BaselineDriver(DrivingConfig(lidar=False), 1)

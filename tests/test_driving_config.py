@@ -58,6 +58,12 @@ def test_reward_weight_must_be_finite():
         RewardWeights(goal=float("inf"))
 
 
+def test_unknown_pedal_mode_names_the_choices():
+    with pytest.raises(ValueError, match=r"driving\.pedals must be one of \['separate', "
+                                         r"'combined'\], got 'both'"):
+        DrivingConfig(pedals="both")
+
+
 def test_unknown_preset_names_the_choices():
     with pytest.raises(ValueError, match=r"driving\.preset must be one of"):
         preset("insane")

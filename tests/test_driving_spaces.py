@@ -23,6 +23,18 @@ def test_non_finite_actions_raise(bad):
         spaces.parse_actions(_action([[0.0, 0.0, 0.0]], [[bad, 0]]), 1)
 
 
+def test_combined_pedal_is_throttle_above_zero_and_brake_below():
+    steer, throttle, brake, _, _ = spaces.parse_actions(
+        _action([[0.2, 0.7], [0.0, -0.4], [-2.0, -3.0]], [[2, 0]] * 3), 3, "combined")
+    np.testing.assert_array_equal(steer, [0.2, 0.0, -1.0])
+    np.testing.assert_array_equal(throttle, [0.7, 0.0, 0.0])
+    np.testing.assert_array_equal(brake, [0.0, 0.4, 1.0])  # -3 is clipped to a full brake
+    with pytest.raises(ValueError, match=r"shape \(1, 2\) with combined pedals"):
+        spaces.parse_actions(_action([[0.0, 0.0, 0.0]]), 1, "combined")
+    box = spaces.action_space("combined")["continuous"]
+    assert box.shape == (2,) and list(box.low) == [-1, -1] and list(box.high) == [1, 1]
+
+
 def test_wrong_shapes_and_keys_raise():
     with pytest.raises(ValueError, match="shape"):
         spaces.parse_actions(_action([[0.0, 0.0]]), 1)

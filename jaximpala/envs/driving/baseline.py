@@ -53,7 +53,8 @@ class BaselineDriver:
 
     def act(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Actions for a batch: obs['state'] [N, S], obs['lidar'] [N, R] ->
-        {'continuous': [N, 3] float32, 'discrete': [N, 2] int64}."""
+        {'continuous': [N, 3] float32 ([N, 2] with combined pedals), 'discrete': [N, 2]
+        int64}."""
         state = np.asarray(obs["state"], np.float64)
         f = lambda name: state[:, _F[name]]
         num_lanes = np.rint(f("num_lanes") * 4).astype(np.int64)
@@ -85,7 +86,8 @@ class BaselineDriver:
         accel = self._speed_control(speed, front, friction, state, f)
         throttle = np.clip(accel / self.ego.max_drive_accel, 0.0, 1.0)
         brake = np.clip(-accel / 8.0, 0.0, 1.0)
-        continuous = np.stack([steer, throttle, brake], axis=1).astype(np.float32)
+        pedals = [throttle, brake] if self.config.pedals == "separate" else [throttle - brake]
+        continuous = np.stack([steer, *pedals], axis=1).astype(np.float32)
         discrete = np.stack([np.full(self.num_envs, 2), self.signal], axis=1).astype(np.int64)
         return {"continuous": continuous, "discrete": discrete}
 

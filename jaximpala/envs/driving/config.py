@@ -18,6 +18,10 @@ ROAD_CONDITIONS = ("dry", "wet", "icy")
 # target angle (a fraction of max_steer), or its angular velocity (a fraction of
 # max_steer_rate). Either way the wheel turns at most max_steer_rate.
 STEERING_MODES = ("angle", "rate")
+# How the pedals are commanded: "separate" throttle and brake in [0, 1] (action['continuous']
+# is (steering, throttle, brake)), or one "combined" pedal in [-1, 1] (action['continuous']
+# is (steering, pedal): throttle max(pedal, 0), brake max(-pedal, 0)).
+PEDAL_MODES = ("separate", "combined")
 # Tyre-road friction coefficient ranges per road condition, sampled per episode.
 FRICTION_RANGES = {"dry": (0.8, 1.0), "wet": (0.4, 0.6), "icy": (0.1, 0.2)}
 
@@ -123,6 +127,10 @@ class DrivingConfig:
     # step. Learned drivers weave with "angle" and not with "rate", though they crash no
     # less (experiments/README.md, runs 28-29).
     steering: str = "angle"
+    # "combined" puts easing off and braking on the throttle's axis: with separate pedals a
+    # squashed Gaussian policy that has learned not to brake sits far in the brake's tail and
+    # never tries braking again (experiments/README.md, run 45).
+    pedals: str = "separate"
     # Episode.
     dt: float = 0.1
     max_episode_steps: int = 1000
@@ -178,6 +186,9 @@ class DrivingConfig:
         if self.steering not in STEERING_MODES:
             raise ValueError(f"driving.steering must be one of {list(STEERING_MODES)}, "
                              f"got {self.steering!r}")
+        if self.pedals not in PEDAL_MODES:
+            raise ValueError(f"driving.pedals must be one of {list(PEDAL_MODES)}, "
+                             f"got {self.pedals!r}")
         _check_range("dt", self.dt, 0.01, 0.5)
         _check_int_range("max_episode_steps", self.max_episode_steps, 1, 100_000)
         for name in ("camera", "lidar", "state"):

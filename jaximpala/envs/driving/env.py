@@ -52,7 +52,7 @@ class DrivingEnv(gym.Env):
         self.render_mode = _checked_render_mode(render_mode)
         self.sim = DrivingSim(self.config, 1)
         self.observation_space = spaces.observation_space(self.config)
-        self.action_space = spaces.action_space()
+        self.action_space = spaces.action_space(self.config.pedals)
         self._started = False
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -67,7 +67,7 @@ class DrivingEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         batched = {k: np.asarray(v)[None] for k, v in action.items()} if isinstance(
             action, dict) else action
-        controls = spaces.parse_actions(batched, 1)
+        controls = spaces.parse_actions(batched, 1, self.config.pedals)
         reward, terminated, truncated, info = self.sim.step(*controls)
         obs = self._single(self.sim.observe())
         info = {k: v[0].item() for k, v in info.items()}
@@ -112,7 +112,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         self.num_envs = int(num_envs)
         self.sim = DrivingSim(self.config, self.num_envs)
         self.single_observation_space = spaces.observation_space(self.config)
-        self.single_action_space = spaces.action_space()
+        self.single_action_space = spaces.action_space(self.config.pedals)
         self.observation_space = gym.vector.utils.batch_space(
             self.single_observation_space, self.num_envs
         )
@@ -145,7 +145,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
             actions = {k: np.array(v, copy=True) for k, v in actions.items()}
             for value in actions.values():
                 value[resetting] = 0
-        controls = spaces.parse_actions(actions, self.num_envs)
+        controls = spaces.parse_actions(actions, self.num_envs, self.config.pedals)
         reward, terminated, truncated, info = self.sim.step(*controls)
         if resetting.any():
             ids = np.flatnonzero(resetting)

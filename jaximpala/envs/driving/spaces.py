@@ -1,7 +1,9 @@
 """Observation and action spaces, action validation, and the `state` feature layout.
 
-Actions: `continuous` Box(3) = (steering in [-1, 1], throttle in [0, 1], brake in [0, 1]);
-steering is the target wheel angle or the wheel's turn rate, as `driving.steering` says;
+Actions: `continuous` Box(3) = (steering in [-1, 1], throttle in [0, 1], brake in [0, 1]),
+or with `driving.pedals="combined"` Box(2) = (steering in [-1, 1], pedal in [-1, 1]: throttle
+when positive, brake when negative); steering is the target wheel angle or the wheel's turn
+rate, as `driving.steering` says;
 `discrete` MultiDiscrete([3, 3]) = (gear: 0 reverse, 1 neutral, 2 drive; turn signal:
 0 off, 1 left, 2 right). Out-of-range continuous values are clipped to the box and
 out-of-range discrete values are clipped to the valid range; NaN or inf raise ValueError.
@@ -40,7 +42,9 @@ STATE_FIELDS = (
 )
 
 
-_LOW, _HIGH = np.array([-1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0])  # continuous action box
+# continuous action box per `driving.pedals`
+_BOUNDS = {"separate": (np.array([-1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0])),
+           "combined": (np.array([-1.0, -1.0]), np.array([1.0, 1.0]))}
 STATE_BOUND = 10.0  # state features are scaled to O(1) and clipped to +-STATE_BOUND
 
 
@@ -62,19 +66,20 @@ def observation_space(config: DrivingConfig) -> gym.spaces.Dict:
     return gym.spaces.Dict(spaces)
 
 
-def action_space() -> gym.spaces.Dict:
+def action_space(pedals: str = "separate") -> gym.spaces.Dict:
+    low, high = _BOUNDS[pedals]
     return gym.spaces.Dict(
         {
-            "continuous": gym.spaces.Box(
-                np.array([-1.0, 0.0, 0.0], np.float32), np.array([1.0, 1.0, 1.0], np.float32)
-            ),
+            "continuous": gym.spaces.Box(low.astype(np.float32), high.astype(np.float32)),
             "discrete": gym.spaces.MultiDiscrete([3, 3]),
         }
     )
 
 
-def parse_actions(action: dict, num_envs: int) -> tuple[np.ndarray, ...]:
-    """Validate and clip a batched action dict: continuous [N, 3], discrete [N, 2].
+def parse_actions(action: dict, num_envs: int, pedals: str = "separate"
+                  ) -> tuple[np.ndarray, ...]:
+    """Validate and clip a batched action dict: continuous [N, 3] ([N, 2] with combined
+    pedals), discrete [N, 2].
 
     Returns (steer, throttle, brake, gear, signal), each [N]."""
     if not isinstance(action, dict) or set(action) != {"continuous", "discrete"}:
@@ -84,9 +89,10 @@ def parse_actions(action: dict, num_envs: int) -> tuple[np.ndarray, ...]:
         )
     continuous = np.asarray(action["continuous"], dtype=np.float64)
     discrete = np.asarray(action["discrete"])
-    if continuous.shape != (num_envs, 3):
-        raise ValueError(f"action['continuous'] must have shape {(num_envs, 3)}, "
-                         f"got {continuous.shape}")
+    low, high = _BOUNDS[pedals]
+    if continuous.shape != (num_envs, low.size):
+        raise ValueError(f"action['continuous'] must have shape {(num_envs, low.size)} with "
+                         f"{pedals} pedals, got {continuous.shape}")
     if discrete.shape != (num_envs, 2):
         raise ValueError(f"action['discrete'] must have shape {(num_envs, 2)}, "
                          f"got {discrete.shape}")
@@ -94,8 +100,12 @@ def parse_actions(action: dict, num_envs: int) -> tuple[np.ndarray, ...]:
         raise ValueError(f"action['continuous'] must be finite, got {continuous.tolist()}")
     if discrete.dtype.kind == "f" and not np.isfinite(discrete).all():
         raise ValueError(f"action['discrete'] must be finite, got {discrete.tolist()}")
-    # = np.clip to the box, in one call for the three columns
-    clipped = np.minimum(np.maximum(continuous, _LOW), _HIGH)
+    # = np.clip to the box, in one call for all columns
+    clipped = np.minimum(np.maximum(continuous, low), high)
     discrete = np.minimum(np.maximum(discrete.astype(np.int64), 0), 2)
-    steer, throttle, brake = clipped[:, 0], clipped[:, 1], clipped[:, 2]
-    return steer, throttle, brake, discrete[:, 0], discrete[:, 1]
+    if pedals == "combined":
+        pedal = clipped[:, 1]
+        throttle, brake = np.maximum(pedal, 0.0), np.maximum(-pedal, 0.0)
+    else:
+        throttle, brake = clipped[:, 1], clipped[:, 2]
+    return clipped[:, 0], throttle, brake, discrete[:, 0], discrete[:, 1]
