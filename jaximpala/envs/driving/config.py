@@ -73,8 +73,8 @@ class RewardWeights:
     # Off by default: earlier runs' rewards stay comparable, and on `easy` -0.1 tipped a seed
     # into standing still; on `default` -0.1 cut collisions (experiments/README.md, run 22).
     tailgating: float = 0.0  # per step, times the shortfall below a 1 s time headway
-    # Off by default: the agents' remaining crashes on `easy` close on a slower car without
-    # braking (experiments/README.md, run 44).
+    # Off by default: at -0.5 on `easy` the agents learned to lift off when closing on a car,
+    # not to brake, and crashed no less (experiments/README.md, runs 44 and 47).
     time_to_collision: float = 0.0  # per step, times the shortfall below a 3 s time to contact
     # Off by default, as tailgating: many of the agents' crashes on `easy` happen while they
     # hover between lanes behind a slower car (experiments/README.md, runs 38-40).
@@ -129,7 +129,8 @@ class DrivingConfig:
     steering: str = "angle"
     # "combined" puts easing off and braking on the throttle's axis: with separate pedals a
     # squashed Gaussian policy that has learned not to brake sits far in the brake's tail and
-    # never tries braking again (experiments/README.md, run 45).
+    # never tries braking again (experiments/README.md, run 45). With one axis the agents
+    # brake, but late, and crash no less (runs 46-47).
     pedals: str = "separate"
     # Episode.
     dt: float = 0.1
