@@ -1,7 +1,10 @@
 """Evaluation on held-out seeds, and the eval / render / plot commands on a real run."""
 
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -146,6 +149,26 @@ def test_render_writes_a_gif_with_the_overlay(driving_run, tmp_path, capsys):
     assert data.startswith(b"GIF89a")
     width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
     assert width == 256 + 200 and height >= 256
+
+
+def test_braking_probe_bins_every_moving_step_of_each_policy(driving_run):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "braking_probe.py"), "--run",
+         str(driving_run), "--episodes", "4", "--seed", "5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout)
+    assert probe["episodes"] == 4 and probe["seed"] == 5
+    for policy in ("baseline", "sampled", "greedy"):
+        bins = probe[policy]
+        assert [b["ttc"] for b in bins] == ["0-1.5 s", "1.5-3 s", "3-6 s", "over 6 s",
+                                            "not closing"]
+        assert sum(b["steps"] for b in bins) > 0
+        assert sum(b["share"] for b in bins) == pytest.approx(1.0)
+        for b in bins:
+            if b["steps"]:
+                assert 0.0 <= b["braking"] <= 1.0 and 0.0 <= b["throttle"] <= 1.0
 
 
 def test_overlay_panel_shows_every_reward_term():
