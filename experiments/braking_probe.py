@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="first held-out scenario seed (default: the run's eval.seed)")
     parser.add_argument("--num-envs", type=int, default=16)
     args = parser.parse_args(argv)
+    if args.episodes < 1 or args.num_envs < 1:
+        parser.error("--episodes and --num-envs must be at least 1")
     config, agent, params, step = evaluation.restore_agent(args.run)
     seed = config.eval.seed if args.seed is None else args.seed
     env = make_vector_env(config.env.id, min(args.num_envs, args.episodes), config.env.kwargs)
