@@ -129,7 +129,7 @@ class DrivingConfig:
     steering: str = "angle"
     # "combined" puts easing off and braking on the throttle's axis: with separate pedals a
     # squashed Gaussian policy that has learned not to brake sits far in the brake's tail and
-    # never tries braking again (experiments/README.md, run 45). With one axis the agents
+    # rarely tries braking again (experiments/README.md, run 45). With one axis the agents
     # brake, but late, and crash no less (runs 46-47).
     pedals: str = "separate"
     # Episode.
