@@ -53,6 +53,11 @@ def _check_int_range(name: str, value: int, low: int, high: int) -> None:
         raise ValueError(f"driving.{name} must be an integer in [{low}, {high}], got {value!r}")
 
 
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"driving.{name} must be one of {list(choices)}, got {value!r}")
+
+
 def _check_positive(name: str, value: float) -> None:
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
         raise ValueError(f"driving.{name} must be a finite number > 0, got {value!r}")
@@ -184,12 +189,8 @@ class DrivingConfig:
         _check_int_range("max_pedestrians", self.max_pedestrians, 0, 100)
         _check_int_range("crosswalks_max", self.crosswalks_max, 0, 10)
         _check_range("jaywalk_prob", self.jaywalk_prob, 0.0, 1.0)
-        if self.steering not in STEERING_MODES:
-            raise ValueError(f"driving.steering must be one of {list(STEERING_MODES)}, "
-                             f"got {self.steering!r}")
-        if self.pedals not in PEDAL_MODES:
-            raise ValueError(f"driving.pedals must be one of {list(PEDAL_MODES)}, "
-                             f"got {self.pedals!r}")
+        _check_choice("steering", self.steering, STEERING_MODES)
+        _check_choice("pedals", self.pedals, PEDAL_MODES)
         _check_range("dt", self.dt, 0.01, 0.5)
         _check_int_range("max_episode_steps", self.max_episode_steps, 1, 100_000)
         for name in ("camera", "lidar", "state"):
@@ -274,6 +275,5 @@ PRESETS: dict[str, DrivingConfig] = {
 
 def preset(name: str, **overrides) -> DrivingConfig:
     """The named preset (`easy`, `default`, `hard`), with field overrides applied."""
-    if name not in PRESETS:
-        raise ValueError(f"driving.preset must be one of {sorted(PRESETS)}, got {name!r}")
+    _check_choice("preset", name, sorted(PRESETS))
     return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]
