@@ -25,6 +25,9 @@ from jaximpala.envs.driving.config import (
         ("max_episode_steps", 0),
         ("jaywalk_prob", 2.0),
         ("steering", "torque"),
+        ("progress_speed_cap", 0.0),
+        ("progress_speed_cap", float("nan")),
+        ("progress_speed_cap", "fast"),
     ],
 )
 def test_invalid_values_name_the_field(field, value):

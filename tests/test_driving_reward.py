@@ -7,9 +7,10 @@ from jaximpala.envs.driving.config import REWARD_TERMS, RewardWeights
 
 def _events(**changes):
     base = dict(
-        progress=np.array([0.0]), goal=np.array([False]), collision=np.array([False]),
-        offroad=np.array([False]), speed=np.array([10.0]), speed_limit=np.array([20.0]),
-        old_lane=np.array([1]), new_lane=np.array([1]), signal=np.array([0]),
+        progress=np.array([0.0]), max_progress=np.array([np.inf]), goal=np.array([False]),
+        collision=np.array([False]), offroad=np.array([False]), speed=np.array([10.0]),
+        speed_limit=np.array([20.0]), old_lane=np.array([1]), new_lane=np.array([1]),
+        signal=np.array([0]),
         solid_here=np.array([False]), in_occupied_crosswalk=np.array([False]),
         headway=np.array([np.inf]), time_to_collision=np.array([np.inf]),
         lane_offset=np.array([0.0]), jerk=np.array([0.0]), lateral_accel=np.array([0.0]),
@@ -55,6 +56,14 @@ def test_lane_centering_costs_nothing_standing_still_or_on_the_centre_line():
     assert reward.terms(_events(progress=1.5))["lane_centering"][0] == 0.0
     reversing = reward.terms(_events(lane_offset=0.5, progress=-1.0))
     assert reversing["lane_centering"][0] == 0.5
+
+
+def test_progress_is_capped_at_max_progress_and_lane_centering_is_not():
+    raw = reward.terms(_events(progress=2.5, max_progress=1.8, lane_offset=0.5))
+    assert raw["progress"][0] == 1.8
+    assert raw["lane_centering"][0] == pytest.approx(1.25)  # per metre actually moved
+    assert reward.terms(_events(progress=1.5, max_progress=1.8))["progress"][0] == 1.5
+    assert reward.terms(_events(progress=-1.0, max_progress=1.8))["progress"][0] == -1.0
 
 
 def test_quiet_step_earns_nothing():

@@ -322,6 +322,28 @@ def test_time_to_collision_fires_closing_on_a_slower_vehicle_only():
     assert time_to_collision(lateral=3.5, gap=10.0, lead_speed=8.0)[0] == 0.0  # next lane
 
 
+def test_progress_speed_cap_limits_the_progress_reward_not_the_distance():
+    from jaximpala.envs.driving.config import RewardWeights
+
+    def step_at(speed, cap):
+        sim = DrivingSim(DrivingConfig(progress_speed_cap=cap,
+                                       reward=RewardWeights(progress=1.0)), 1)
+        sim.reset(np.array([0]), [5])
+        _clear_road(sim)
+        sim.ego.speed[0], sim.ego.heading[0], sim.ego.steer[0] = speed, 0.0, 0.0
+        _, _, _, info = sim.step(*_controls(throttle=0.3))
+        return info["reward/progress"][0], info["sum/distance"][0], sim
+    limit = step_at(10.0, None)[2].road["speed_limit"][0]
+    fast = 1.2 * limit
+    uncapped, metres, sim = step_at(fast, None)
+    assert uncapped == pytest.approx(metres) and metres > limit * sim.config.dt
+    capped, capped_metres, sim = step_at(fast, 0.9)
+    assert capped_metres == metres  # the car moves the same
+    assert capped == pytest.approx(0.9 * limit * sim.config.dt)
+    slow, slow_metres, _ = step_at(0.5 * limit, 0.9)
+    assert slow == pytest.approx(slow_metres)  # under the cap: every metre counts
+
+
 def test_lane_centering_is_the_offset_from_the_lane_centre_per_metre_moved():
     from jaximpala.envs.driving.config import RewardWeights
 

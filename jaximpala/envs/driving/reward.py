@@ -1,7 +1,8 @@
 """Reward: a weighted sum of named objectives, every term reported each step.
 
 Raw terms (before weighting), all [N] float64:
-  progress                 metres moved along the route this step
+  progress                 metres moved along the route this step, at most `max_progress`
+                           (the distance at the config's `progress_speed_cap`, if set)
   goal                     1 on reaching the goal
   collision, offroad       1 on the step it happens (the episode ends)
   speeding                 relative excess over the speed limit, max(0, |v| - limit) / limit
@@ -51,6 +52,7 @@ class Events:
     """Per-step facts the reward is computed from; every field [N]."""
 
     progress: np.ndarray
+    max_progress: np.ndarray  # metres of progress this step that earn reward (inf: no cap)
     goal: np.ndarray  # bool
     collision: np.ndarray  # bool
     offroad: np.ndarray  # bool
@@ -79,7 +81,7 @@ def terms(events: Events) -> dict[str, np.ndarray]:
     )
     excess = np.maximum(np.abs(events.speed) - events.speed_limit, 0.0)
     return {
-        "progress": events.progress,
+        "progress": np.minimum(events.progress, events.max_progress),
         "goal": events.goal.astype(np.float64),
         "collision": events.collision.astype(np.float64),
         "offroad": events.offroad.astype(np.float64),

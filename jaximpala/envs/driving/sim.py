@@ -323,8 +323,11 @@ class DrivingSim:
         _, _, in_occupied = self._crosswalk_status()
         lane_offset = (ego.d - lane_center(new_lane, lanes, width)) / (0.5 * width)
         headway, time_to_collision = self._following()
+        max_progress = (np.full(self.num_envs, np.inf) if cfg.progress_speed_cap is None
+                        else cfg.progress_speed_cap * road["speed_limit"] * dt)
         events = reward.Events(
-            progress=kin.progress, goal=goal, collision=collision, offroad=offroad,
+            progress=kin.progress, max_progress=max_progress, goal=goal,
+            collision=collision, offroad=offroad,
             speed=ego.speed, speed_limit=road["speed_limit"], old_lane=old_lane,
             new_lane=new_lane, signal=signal, solid_here=self._solid_here(),
             in_occupied_crosswalk=in_occupied, headway=headway,
