@@ -134,6 +134,7 @@ def test_bad_config_through_make_names_the_field():
     dict(camera_size=16, num_lidar_rays=7),
     dict(num_lanes_min=1, num_lanes_max=1, traffic_density=1.0, pedestrian_density=1.0),
     dict(route_length=20.0, max_episode_steps=5),
+    dict(radar=True, max_sensor_noise=0.2, traffic_density=1.0),
 ])
 def test_edge_configs_step_with_finite_observations(overrides):
     env = DrivingVectorEnv(num_envs=3, **overrides)
@@ -144,3 +145,18 @@ def test_edge_configs_step_with_finite_observations(overrides):
         assert all(np.isfinite(v).all() for v in obs.values()) and np.isfinite(reward).all()
         for key, space in env.single_observation_space.spaces.items():
             assert obs[key].shape[1:] == space.shape
+
+
+def test_radar_is_an_observation_key_only_when_asked_for():
+    assert "radar" not in DrivingEnv(preset="easy").observation_space.spaces
+    env = DrivingEnv(preset="hard", radar=True, traffic_density=1.0)
+    assert env.observation_space["radar"].shape == (2,)
+    obs, _ = env.reset(seed=3)
+    seen = []
+    for _ in range(200):
+        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)  # noisy readings stay in the box
+        seen.append(obs["radar"][0] < 1.0)
+        if terminated or truncated:
+            obs, _ = env.reset()
+    assert any(seen)  # a lead vehicle was in range at some point

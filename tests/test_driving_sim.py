@@ -344,6 +344,36 @@ def test_progress_speed_cap_limits_the_progress_reward_not_the_distance():
     assert slow == pytest.approx(slow_metres)  # under the cap: every metre counts
 
 
+def test_radar_reads_the_nearest_vehicle_ahead_in_the_ego_path():
+    from jaximpala.envs.driving.spaces import RADAR_SPEED_SCALE
+
+    def radar(lateral, gap, lead_speed, **config):
+        sim = DrivingSim(DrivingConfig(radar=True, max_sensor_noise=0.0, **config), 1)
+        sim.reset(np.array([0]), [123])
+        _clear_road(sim)
+        sim.ego.speed[0], sim.ego.heading[0] = 12.0, 0.0
+        t = sim.traffic
+        for j, extra in ((0, 0.0), (1, 20.0)):  # a second car farther ahead in the same line
+            t.active[0, j], t.speed[0, j], t.d[0, j] = True, lead_speed, sim.ego.d[0] + lateral
+            t.s[0, j] = sim.ego.s[0] + 0.5 * (sim.ego_params.length + t.length[0, j]) + gap + extra
+            t.desired_speed[0, j] = lead_speed
+        sim.step(*_controls(throttle=0.3))
+        return sim.observe()["radar"][0], sim
+    reading, sim = radar(lateral=0.5, gap=10.0, lead_speed=8.0)
+    front = sim.ego.s[0] + 0.5 * sim.ego_params.length
+    gap = sim.traffic.s[0, 0] - 0.5 * sim.traffic.length[0, 0] - front
+    closing = sim.ego.speed[0] - sim.traffic.speed[0, 0]
+    assert reading[0] == pytest.approx(gap / sim.config.lidar_max_range, rel=1e-5)
+    assert reading[1] == pytest.approx(closing / RADAR_SPEED_SCALE, rel=1e-5)
+    assert reading.dtype == np.float32
+    falling_back, _ = radar(lateral=0.0, gap=10.0, lead_speed=15.0)
+    assert falling_back[1] < 0.0
+    assert list(radar(lateral=3.5, gap=10.0, lead_speed=8.0)[0]) == [1.0, 0.0]  # next lane
+    # beyond the episode's visibility (sensor_range <= 30 m here): nothing
+    assert list(radar(lateral=0.0, gap=35.0, lead_speed=8.0, sensor_range_min=20.0,
+                      sensor_range_max=30.0)[0]) == [1.0, 0.0]
+
+
 def test_lane_centering_is_the_offset_from_the_lane_centre_per_metre_moved():
     from jaximpala.envs.driving.config import RewardWeights
 

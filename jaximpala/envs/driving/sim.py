@@ -25,6 +25,7 @@ from jaximpala.envs.driving import (
     pedestrians,
     reward,
     scenario,
+    spaces,
     state_features,
     traffic,
 )
@@ -35,7 +36,7 @@ from jaximpala.envs.driving.lanes import lane_center, lane_index, lane_of, road_
 
 # Noise stream ids: one per use, so uses within a step draw independent numbers (pedestrians
 # and traffic own streams 20-39).
-_STREAM_ROUGHNESS, _STREAM_LIDAR = 1, 4
+_STREAM_ROUGHNESS, _STREAM_LIDAR, _STREAM_RADAR = 1, 4, 5
 _SCENARIO_ARRAYS = (
     "noise_key", "curvature", "slope", "solid", "num_lanes", "lane_width", "speed_limit",
     "condition", "friction", "roughness", "sensor_range", "sensor_noise", "goal_s",
@@ -104,25 +105,29 @@ CRAWL_SPEED = 1.0  # m/s: below this the ego has no time headway to keep
 
 @numba.njit(cache=True)
 def _following(ego_s, ego_d, ego_speed, ego_length, ego_width, t_s, t_d, t_length, t_width,
-               t_speed, t_active, headway, ttc):
+               t_speed, t_active, headway, ttc, lead_gap, lead_closing):
     """Per env, over the active vehicles ahead whose lateral extent overlaps the ego's
-    ([N] ego_*, [N, M] t_*): the time headway (s) to the nearest, its bumper-to-bumper gap
-    (>= 0) over the ego's speed (inf with none, or below CRAWL_SPEED); and the time to
-    collision (s), the least gap over closing speed among those the ego is closing on (inf
-    with none). Writes headway and ttc, [N] each."""
+    ([N] ego_*, [N, M] t_*): the nearest one's bumper-to-bumper gap (m, >= 0; inf with none)
+    and closing speed (ego speed - its speed; 0 with none); the time headway (s), that gap
+    over the ego's speed (inf with none, or below CRAWL_SPEED); and the time to collision
+    (s), the least gap over closing speed among those the ego is closing on (inf with none).
+    Writes headway, ttc, lead_gap and lead_closing, [N] each."""
     for i in range(ego_s.shape[0]):
-        gap, time_to_collision = np.inf, np.inf
+        gap, closing_nearest, time_to_collision = np.inf, 0.0, np.inf
         front = ego_s[i] + 0.5 * ego_length
         for j in range(t_s.shape[1]):
             if (t_active[i, j] and t_s[i, j] > ego_s[i]
                     and abs(t_d[i, j] - ego_d[i]) < 0.5 * (t_width[i, j] + ego_width)):
                 gap_j = max(t_s[i, j] - 0.5 * t_length[i, j] - front, 0.0)
-                gap = min(gap, gap_j)
                 closing = ego_speed[i] - t_speed[i, j]
+                if gap_j < gap:
+                    gap, closing_nearest = gap_j, closing
                 if closing > 0.0:
                     time_to_collision = min(time_to_collision, gap_j / closing)
         headway[i] = gap / ego_speed[i] if ego_speed[i] >= CRAWL_SPEED else np.inf
         ttc[i] = time_to_collision
+        lead_gap[i] = gap
+        lead_closing[i] = closing_nearest
 
 
 class DrivingSim:
@@ -374,12 +379,19 @@ class DrivingSim:
     def _following(self) -> tuple[np.ndarray, np.ndarray]:
         """[N] time headway (s) and [N] time to collision (s) of the ego to the vehicles
         ahead (`_following`)."""
-        headway, ttc = np.empty(self.num_envs), np.empty(self.num_envs)
-        t = self.traffic
-        _following(self.ego.s, self.ego.d, self.ego.speed, self.ego_params.length,
-                   self.ego_params.width, t.s, t.d, t.length, t.width, t.speed, t.active,
-                   headway, ttc)
-        return headway, ttc
+        return self._vehicles_ahead()[:2]
+
+    def _vehicles_ahead(self) -> tuple[np.ndarray, ...]:
+        """[N] headway, time to collision, the nearest's gap and closing speed
+        (`_following`), computed once per state: the reward and the radar both read them."""
+        def compute():
+            out = tuple(np.empty(self.num_envs) for _ in range(4))
+            t = self.traffic
+            _following(self.ego.s, self.ego.d, self.ego.speed, self.ego_params.length,
+                       self.ego_params.width, t.s, t.d, t.length, t.width, t.speed, t.active,
+                       *out)
+            return out
+        return self._memoised("vehicles_ahead", compute)
 
     def _obstacles(self) -> dict[str, np.ndarray]:
         """Non-traffic objects traffic must not run into: the ego (in the lanes its body
@@ -451,6 +463,8 @@ class DrivingSim:
             obs["lidar"] = self._lidar()
         if cfg.state:
             obs["state"] = self._state_vector()
+        if cfg.radar:
+            obs["radar"] = self._radar()
         return obs
 
     def _scene_for(self, geometry: camera_mod.CameraGeometry) -> camera_mod.Scene:
@@ -484,6 +498,22 @@ class DrivingSim:
                                       t.active, p.s, p.d, 0.5 * pedestrians.SIZE,
                                       self.road["sensor_range"], sensor_noise,
                                       self.config.lidar_max_range)
+
+    def _radar(self) -> np.ndarray:
+        """[N, 2] float32 radar readings (`spaces.RADAR_FIELDS`) of the current state: the
+        lead vehicle's gap with the lidar's range noise, seen within the episode's
+        visibility like the lidar's returns."""
+        _, _, gap, closing = self._vehicles_ahead()
+        noise_std = self.road["sensor_noise"] * self.config.lidar_max_range
+        if noise_std.any():
+            gap = gap + noise_std * noise.normal(self.road["noise_key"], self.steps,
+                                                 _STREAM_RADAR, 1)[:, 0]
+        seen = gap <= self.road["sensor_range"]
+        readings = np.stack([
+            np.where(seen, np.clip(gap / self.config.lidar_max_range, 0.0, 1.0), 1.0),
+            np.where(seen, np.clip(closing / spaces.RADAR_SPEED_SCALE, -1.0, 1.0), 0.0),
+        ], axis=1)
+        return readings.astype(np.float32)
 
     def _row_offsets(self, width: int) -> np.ndarray:
         """[N, 1] flat offset of each row of an [N, width] array."""

@@ -46,6 +46,11 @@ STATE_FIELDS = (
 _BOUNDS = {"separate": (np.array([-1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0])),
            "combined": (np.array([-1.0, -1.0]), np.array([1.0, 1.0]))}
 STATE_BOUND = 10.0  # state features are scaled to O(1) and clipped to +-STATE_BOUND
+RADAR_FIELDS = (
+    "lead_gap",  # bumper-to-bumper metres / lidar_max_range; 1: none within sensor range
+    "closing_speed",  # (ego speed - lead speed) / RADAR_SPEED_SCALE, in [-1, 1]; 0: none
+)
+RADAR_SPEED_SCALE = 30.0  # m/s
 
 
 def state_size() -> int:
@@ -63,6 +68,9 @@ def observation_space(config: DrivingConfig) -> gym.spaces.Dict:
         spaces["state"] = gym.spaces.Box(
             -STATE_BOUND, STATE_BOUND, (state_size(),), np.float32
         )
+    if config.radar:
+        spaces["radar"] = gym.spaces.Box(np.array([0.0, -1.0], np.float32),
+                                         np.array([1.0, 1.0], np.float32), dtype=np.float32)
     return gym.spaces.Dict(spaces)
 
 
