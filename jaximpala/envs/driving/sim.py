@@ -487,27 +487,28 @@ class DrivingSim:
         ego, t, p = self.ego, self.traffic, self.peds
         cos_heading, sin_heading = self._traffic_cos_sin()
         vehicles = np.stack([t.s, t.d, cos_heading, sin_heading, 0.5 * t.length, 0.5 * t.width])
-        r = self.config.num_lidar_rays
-        noise_std = self.road["sensor_noise"] * self.config.lidar_max_range
-        if noise_std.any():
-            sensor_noise = noise.normal(self.road["noise_key"], self.steps, _STREAM_LIDAR, r)
-            sensor_noise *= noise_std[:, None]
-        else:  # noiseless sensors (e.g. the easy preset) skip the draw
-            sensor_noise = np.zeros((self.num_envs, r))
+        sensor_noise = self._range_noise(_STREAM_LIDAR, self.config.num_lidar_rays)
         return lidar_mod.scan_nearest(ego.s, ego.d, ego.heading, self.half_width, vehicles,
                                       t.active, p.s, p.d, 0.5 * pedestrians.SIZE,
                                       self.road["sensor_range"], sensor_noise,
                                       self.config.lidar_max_range)
+
+    def _range_noise(self, stream: int, count: int) -> np.ndarray:
+        """[N, count] metres of range-sensor noise this step (the episode's `sensor_noise`
+        times `lidar_max_range`), shared by the lidar and the radar."""
+        noise_std = self.road["sensor_noise"] * self.config.lidar_max_range
+        if not noise_std.any():  # noiseless sensors (e.g. the easy preset) skip the draw
+            return np.zeros((self.num_envs, count))
+        sensor_noise = noise.normal(self.road["noise_key"], self.steps, stream, count)
+        sensor_noise *= noise_std[:, None]
+        return sensor_noise
 
     def _radar(self) -> np.ndarray:
         """[N, 2] float32 radar readings (`spaces.RADAR_FIELDS`) of the current state: the
         lead vehicle's gap with the lidar's range noise, seen within the episode's
         visibility like the lidar's returns."""
         _, _, gap, closing = self._vehicles_ahead()
-        noise_std = self.road["sensor_noise"] * self.config.lidar_max_range
-        if noise_std.any():
-            gap = gap + noise_std * noise.normal(self.road["noise_key"], self.steps,
-                                                 _STREAM_RADAR, 1)[:, 0]
+        gap = gap + self._range_noise(_STREAM_RADAR, 1)[:, 0]
         seen = gap <= self.road["sensor_range"]
         readings = np.stack([
             np.where(seen, np.clip(gap / self.config.lidar_max_range, 0.0, 1.0), 1.0),
