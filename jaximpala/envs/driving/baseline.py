@@ -19,13 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from jaximpala.envs.driving.config import DrivingConfig, G
-from jaximpala.envs.driving.dynamics import EgoParams
+from jaximpala.envs.driving.dynamics import EgoParams, lane_keeping_steer
 from jaximpala.envs.driving.lidar import ray_angles
 from jaximpala.envs.driving.spaces import STATE_FIELDS
 
 _F = {name: i for i, name in enumerate(STATE_FIELDS)}
 CLASS_FRICTION = np.array([0.8, 0.4, 0.1])  # a cautious mu for dry, wet, icy
-SIGNAL_STEPS = 10
 SIGNAL_LEFT, SIGNAL_RIGHT = 1, 2
 
 
@@ -76,9 +75,14 @@ class BaselineDriver:
                                 no_change)
 
         target_center = (self.target_lane + 0.5) * lane_width - half_width
-        steer = self._steer(d - target_center, heading, speed, f("curvature") / 50.0)
+        steer = lane_keeping_steer(d - target_center, heading, speed, f("curvature") / 50.0,
+                                   self.ego)
         if self.config.steering == "rate":
             steer = self._rate_toward(steer, f("steer_angle"))
+        elif self.config.steering == "lane_assist":
+            # the car holds the lane centre itself and changes lanes on the signal, which
+            # this driver gives exactly as long as the simulator asks for
+            steer = np.zeros(self.num_envs)
         front, _ = self._lane_gaps(hit_x, hit_y, self.target_lane, num_lanes, lane_width,
                                    half_width)
         # Mid-change the car still straddles its old lane: respect both leaders.
@@ -135,7 +139,8 @@ class BaselineDriver:
             ahead, behind = gaps[k]
             better = free & (ahead > front + 15.0) & (behind > room_behind)
             self.signal = np.where(better, signal, self.signal)
-            self.countdown = np.where(better, SIGNAL_STEPS, self.countdown)
+            self.countdown = np.where(better, self.config.lane_change_signal_steps,
+                                     self.countdown)
             free &= ~better
         waiting = self.countdown > 0
         self.countdown = np.maximum(self.countdown - 1, 0)
@@ -143,12 +148,6 @@ class BaselineDriver:
         step = np.where(self.signal == SIGNAL_LEFT, 1, -1)
         self.target_lane = np.where(go, np.clip(lane + step, 0, num_lanes - 1),
                                     self.target_lane)
-
-    def _steer(self, offset, heading, speed, curvature):
-        """[N] steering command in [-1, 1]."""
-        feed_forward = np.arctan(self.ego.wheelbase * curvature)
-        correction = -heading - np.arctan(0.6 * offset / (np.abs(speed) + 2.0))
-        return np.clip((feed_forward + correction) / self.ego.max_steer, -1.0, 1.0)
 
     def _rate_toward(self, target, current):
         """[N] turn-rate command in [-1, 1] that moves the wheel from `current` to `target`

@@ -105,6 +105,18 @@ def steer_angle(steer: np.ndarray, steer_cmd: np.ndarray, params: EgoParams, dt:
     return steer + np.minimum(np.maximum(delta, -max_delta), max_delta)
 
 
+def lane_keeping_steer(offset: np.ndarray, heading: np.ndarray, speed: np.ndarray,
+                       curvature: np.ndarray, params: EgoParams) -> np.ndarray:
+    """[N] target wheel angle / max_steer in [-1, 1] that holds a line: curvature feed-forward
+    plus feedback on the heading error and on the lateral offset from the line (a
+    Stanley-style law; Thrun et al. 2006, "Stanley: the robot that won the DARPA Grand
+    Challenge"). offset [N] m, left positive, of the car from the line; heading [N] rad
+    from the road tangent; speed [N] m/s; curvature [N] 1/m of the road here."""
+    feed_forward = np.arctan(params.wheelbase * curvature)
+    correction = -heading - np.arctan(0.6 * offset / (np.abs(speed) + 2.0))
+    return np.clip((feed_forward + correction) / params.max_steer, -1.0, 1.0)
+
+
 def step_ego(
     ego: EgoState,
     steer_cmd: np.ndarray,

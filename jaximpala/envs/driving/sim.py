@@ -30,8 +30,19 @@ from jaximpala.envs.driving import (
     traffic,
 )
 from jaximpala.envs.driving.collision import ObjectBoxes, ego_hits_any
-from jaximpala.envs.driving.config import DrivingConfig, num_pedestrians, num_traffic
-from jaximpala.envs.driving.dynamics import EgoParams, EgoState, Kinematics, step_ego
+from jaximpala.envs.driving.config import (
+    LANE_ASSIST_NUDGE,
+    DrivingConfig,
+    num_pedestrians,
+    num_traffic,
+)
+from jaximpala.envs.driving.dynamics import (
+    EgoParams,
+    EgoState,
+    Kinematics,
+    lane_keeping_steer,
+    step_ego,
+)
 from jaximpala.envs.driving.lanes import lane_center, lane_index, lane_of, road_half_width
 
 # Noise stream ids: one per use, so uses within a step draw independent numbers (pedestrians
@@ -160,7 +171,11 @@ class DrivingSim:
         self.kinematics = Kinematics(progress=zeros(), accel=zeros(), lateral_accel=zeros(),
                                      yaw_rate=zeros(), steer_rate=zeros())
         self.prev_controls = np.zeros((n, 3))
-        self.signal = zeros(np.int64)
+        self.signal = zeros(np.int64)  # the turn signal shown on the last step
+        # lane assist: the lane whose centre the car holds, and for how many steps in a row
+        # the turn signal has asked to leave it
+        self.assist_lane = zeros(np.int64)
+        self.assist_hold = zeros(np.int64)
         self.steps = zeros(np.int64)
         self.episode_return = zeros()
         # [N, len(reward.SPELL_VIOLATIONS)]: speeding / failing to yield on the last step
@@ -216,6 +231,8 @@ class DrivingSim:
         kin.yaw_rate[slot] = kin.steer_rate[slot] = 0.0
         self.prev_controls[slot] = 0.0
         self.signal[slot] = self.steps[slot] = 0
+        self.assist_lane[slot] = new["ego_lane"]
+        self.assist_hold[slot] = 0
         self.episode_return[slot] = 0.0
         self.violating[slot] = False
         self.started[slot] = True
@@ -301,10 +318,14 @@ class DrivingSim:
             * np.minimum(np.abs(ego_old.speed) / 5.0, 1.0)
         )
         prev_accel = self.kinematics.accel
+        steer_cmd, steering = steer, cfg.steering
+        if steering == "lane_assist":
+            steer_cmd, signal = self._lane_assist(steer, signal)
+            steering = "angle"
         ego, kin = step_ego(
-            ego_old, steer, throttle, brake, gear,
+            ego_old, steer_cmd, throttle, brake, gear,
             self._grid("curvature", ego_old.s), self._grid("slope", ego_old.s),
-            road["friction"], accel_noise, self.ego_params, dt, cfg.steering,
+            road["friction"], accel_noise, self.ego_params, dt, steering,
         )
         self.ego, self.kinematics = ego, kin
 
@@ -361,6 +382,34 @@ class DrivingSim:
                     episode_return=self.episode_return.copy(),
                     episode_length=self.steps.copy())
         return rewards, terminated, truncated, info
+
+    def _lane_assist(self, nudge: np.ndarray, requested: np.ndarray):
+        """Lane assist (`driving.steering="lane_assist"`) on the current state: returns the
+        [N] wheel-angle command ("angle" steering) that holds the target lane's centre moved
+        by nudge [N] in [-1, 1] times LANE_ASSIST_NUDGE lane widths, and the [N] turn signal
+        shown. requested [N]: the turn signal the policy asks for. A request held for
+        `lane_change_signal_steps` steps in a row while the car is in its target lane moves
+        the target one lane that way, unless that is off the road or across a solid divider;
+        while the car's centre is not yet in the target lane the signal shows the way it is
+        going, whatever is requested: a change, once committed, is made whole."""
+        road, ego = self.road, self.ego
+        lanes, width = road["num_lanes"], road["lane_width"]
+        lane = lane_of(ego.d, lanes, width)
+        asking = (lane == self.assist_lane) & (requested != reward.SIGNAL_NONE)
+        # self.signal is last step's; a request counts on while it stays the same
+        held = np.where(requested == self.signal, self.assist_hold, 0)
+        self.assist_hold = np.where(asking, held + 1, 0)
+        target = lane + np.where(requested == reward.SIGNAL_LEFT, 1, -1)
+        go = ((self.assist_hold >= self.config.lane_change_signal_steps)
+              & (target >= 0) & (target < lanes) & ~self._solid_here())
+        self.assist_lane = np.where(go, target, self.assist_lane)
+        self.assist_hold = np.where(go, 0, self.assist_hold)
+        going = np.where(self.assist_lane > lane, reward.SIGNAL_LEFT, reward.SIGNAL_RIGHT)
+        shown = np.where(self.assist_lane != lane, going, requested)
+        line = lane_center(self.assist_lane, lanes, width) + nudge * LANE_ASSIST_NUDGE * width
+        steer = lane_keeping_steer(ego.d - line, ego.heading, ego.speed,
+                                   self._grid("curvature", ego.s), self.ego_params)
+        return steer, shown
 
     def _vehicle_boxes(self) -> dict[str, np.ndarray]:
         """Road-aligned boxes of the ego (with its rotated extent) and traffic, [N, 1 + M]."""
