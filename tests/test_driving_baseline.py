@@ -43,6 +43,29 @@ def test_baseline_drives_alike_with_angle_and_rate_steering():
     np.testing.assert_allclose(paths["rate"], paths["angle"], atol=1e-4)
 
 
+def test_baseline_drives_with_lane_assist_and_its_lane_changes_go_through_the_signal():
+    """With lane assist the driver steers nothing and changes lanes by signalling alone."""
+    env = DrivingVectorEnv(num_envs=8, preset="easy", steering="lane_assist")
+    driver = BaselineDriver(env.config, 8)
+    obs, _ = env.reset(seed=3)
+    start_lane, changed, offsets = env.sim.assist_lane.copy(), np.zeros(8, bool), []
+    for _ in range(200):
+        action = driver.act(obs)
+        assert (action["continuous"][:, 0] == 0.0).all()
+        obs, _, terminated, truncated, info = env.step(action)
+        assert not (terminated | truncated).any()
+        assert (info["sum/violation/unsignalled_lane_change"] == 0).all()
+        changed |= env.sim.assist_lane != start_lane
+        offsets.append(np.abs(obs["state"][:, 2]))  # lane widths off the lane's centre
+    assert changed.sum() >= 2
+    assert np.mean(offsets) < 0.05  # it holds lane centres, and changes lanes crisply
+
+
+def test_baseline_with_lane_assist_completes_most_easy_episodes():
+    result = evaluate("easy", episodes=16, seed=100, num_envs=16, steering="lane_assist")
+    assert result["success_rate"] >= 0.8, result
+
+
 def test_baseline_drives_the_same_path_with_separate_and_combined_pedals():
     """It never presses throttle and brake together, so one pedal axis carries its commands
     exactly: the same scenarios give the same trajectories and rewards."""

@@ -25,6 +25,8 @@ from jaximpala.envs.driving.config import (
         ("max_episode_steps", 0),
         ("jaywalk_prob", 2.0),
         ("steering", "torque"),
+        ("lane_change_signal_steps", 0),
+        ("lane_change_signal_steps", 2.5),
         ("progress_speed_cap", 0.0),
         ("progress_speed_cap", float("nan")),
         ("progress_speed_cap", "fast"),

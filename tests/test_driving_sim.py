@@ -396,3 +396,92 @@ def test_lane_centering_is_the_offset_from_the_lane_centre_per_metre_moved():
     assert lane_centering(0.5) == pytest.approx(0.0, abs=0.02)
     assert lane_centering(0.25) == pytest.approx(0.5, abs=0.02)
     assert lane_centering(0.95) == pytest.approx(0.9, abs=0.02)
+
+
+def _assisted(num_lanes=2, lane=0, **overrides):
+    """A lane-assist sim on an empty, straight, flat `num_lanes` road, the ego at 10 m/s on
+    the centre line of `lane`."""
+    sim = DrivingSim(DrivingConfig(num_lanes_min=num_lanes, num_lanes_max=num_lanes,
+                                   traffic_density=0.0, pedestrian_density=0.0,
+                                   steering="lane_assist", **overrides), 1)
+    sim.reset(np.array([0]), [11])
+    _clear_road(sim)
+    for name in ("curvature", "slope", "solid"):
+        sim.road[name][:] = 0
+    sim.road["roughness"][:] = 0.0
+    width = sim.road["lane_width"][0]
+    sim.ego.d[0] = (lane + 0.5) * width - 0.5 * num_lanes * width
+    sim.assist_lane[0] = lane
+    sim.ego.heading[0], sim.ego.steer[0], sim.ego.speed[0] = 0.0, 0.0, 10.0
+    return sim, width
+
+
+def _drive(sim, steps, signal=0, steer=0.0):
+    """Step with a speed-holding throttle; return the summed info and the signals shown."""
+    totals, shown = {}, []
+    for _ in range(steps):
+        _, terminated, _, info = sim.step(*_controls(steer=steer, throttle=0.15, signal=signal))
+        assert not terminated[0]
+        shown.append(int(sim.signal[0]))
+        for key, value in info.items():
+            totals[key] = totals.get(key, 0.0) + float(value[0])
+    return totals, shown
+
+
+def test_lane_assist_holds_the_lane_centre_and_the_nudged_line():
+    sim, width = _assisted(num_lanes=2, lane=0)
+    sim.ego.d[0] += 0.6  # knocked 0.6 m off the centre line, pointing further off
+    sim.ego.heading[0] = 0.05
+    _drive(sim, 60)
+    assert sim.ego.d[0] == pytest.approx(-0.5 * width, abs=0.05)
+    assert abs(sim.ego.heading[0]) < 0.01
+    _drive(sim, 60, steer=-1.0)  # the full nudge right: a quarter lane off the centre
+    assert sim.ego.d[0] == pytest.approx(-0.75 * width, abs=0.05)
+    assert sim.assist_lane[0] == 0
+
+
+def test_lane_assist_changes_lane_whole_once_the_signal_is_held():
+    from jaximpala.envs.driving.reward import SIGNAL_LEFT
+
+    sim, width = _assisted(num_lanes=2, lane=0)
+    steps = sim.config.lane_change_signal_steps
+    _drive(sim, steps - 1, signal=SIGNAL_LEFT)
+    assert sim.assist_lane[0] == 0  # one step short: still holding lane 0
+    _drive(sim, 1, signal=SIGNAL_LEFT)
+    assert sim.assist_lane[0] == 1
+    # Released at once: the change is committed, the signal shows left until the centre
+    # is in lane 1, and the move is a signalled lane change.
+    totals, shown = _drive(sim, 100)
+    crossed = next(i for i, s in enumerate(shown) if s == 0)
+    assert crossed > 3 and set(shown[:crossed]) == {SIGNAL_LEFT}
+    assert totals["reward/unsignalled_lane_change"] == 0.0
+    assert sim.ego.d[0] == pytest.approx(0.5 * width, abs=0.05)
+
+
+def test_lane_assist_needs_an_unbroken_signal_and_a_lane_to_go_to():
+    from jaximpala.envs.driving.reward import SIGNAL_LEFT, SIGNAL_RIGHT
+
+    sim, _ = _assisted(num_lanes=2, lane=0)
+    steps = sim.config.lane_change_signal_steps
+    for _ in range(3):  # broken by a step off, or by the other signal
+        _drive(sim, steps - 1, signal=SIGNAL_LEFT)
+        _drive(sim, 1, signal=SIGNAL_RIGHT)  # right from lane 0: off the road, refused
+    _drive(sim, 2 * steps, signal=SIGNAL_RIGHT)
+    assert sim.assist_lane[0] == 0
+    _drive(sim, steps - 1, signal=SIGNAL_LEFT)
+    _drive(sim, 1)
+    _drive(sim, steps - 1, signal=SIGNAL_LEFT)
+    assert sim.assist_lane[0] == 0
+    solid, width = _assisted(num_lanes=2, lane=0)
+    solid.road["solid"][:] = 1
+    _drive(solid, 3 * steps, signal=SIGNAL_LEFT)
+    assert solid.assist_lane[0] == 0
+    assert solid.ego.d[0] == pytest.approx(-0.5 * width, abs=0.05)
+
+
+def test_lane_assist_signal_time_is_configurable():
+    from jaximpala.envs.driving.reward import SIGNAL_RIGHT
+
+    sim, _ = _assisted(num_lanes=3, lane=1, lane_change_signal_steps=3)
+    _drive(sim, 3, signal=SIGNAL_RIGHT)
+    assert sim.assist_lane[0] == 0

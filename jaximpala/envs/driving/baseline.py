@@ -184,13 +184,15 @@ class BaselineDriver:
         return np.clip(max_accel * (free - interaction), -grip, 3.0)
 
 
-def evaluate(preset_name: str, episodes: int, seed: int = 0, num_envs: int = 16) -> dict:
-    """Run the baseline on `episodes` episodes of a preset with the native vector env.
+def evaluate(preset_name: str, episodes: int, seed: int = 0, num_envs: int = 16,
+             **overrides) -> dict:
+    """Run the baseline on `episodes` episodes of a preset (with DrivingConfig `overrides`)
+    with the native vector env.
 
     Returns success rate, mean return, mean length, and collision / off-road rates."""
     from jaximpala.envs.driving.env import DrivingVectorEnv
 
-    env = DrivingVectorEnv(num_envs=num_envs, preset=preset_name)
+    env = DrivingVectorEnv(num_envs=num_envs, preset=preset_name, **overrides)
     driver = BaselineDriver(env.config, num_envs)
     obs, _ = env.reset(seed=seed)
     finished = {"return": [], "length": [], "success": [], "collision": [], "offroad": []}

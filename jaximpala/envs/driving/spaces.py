@@ -2,8 +2,8 @@
 
 Actions: `continuous` Box(3) = (steering in [-1, 1], throttle in [0, 1], brake in [0, 1]),
 or with `driving.pedals="combined"` Box(2) = (steering in [-1, 1], pedal in [-1, 1]: throttle
-when positive, brake when negative); steering is the target wheel angle or the wheel's turn
-rate, as `driving.steering` says;
+when positive, brake when negative); steering is the target wheel angle, the wheel's turn
+rate, or with lane assist the held line's offset within the lane, as `driving.steering` says;
 `discrete` MultiDiscrete([3, 3]) = (gear: 0 reverse, 1 neutral, 2 drive; turn signal:
 0 off, 1 left, 2 right). Out-of-range continuous values are clipped to the box and
 out-of-range discrete values are clipped to the valid range; NaN or inf raise ValueError.
