@@ -27,6 +27,8 @@ from jaximpala.envs.driving.config import (
         ("steering", "torque"),
         ("lane_change_signal_steps", 0),
         ("lane_change_signal_steps", 2.5),
+        ("lane_assist_nudge", 0.6),
+        ("lane_assist_nudge", -0.1),
         ("progress_speed_cap", 0.0),
         ("progress_speed_cap", float("nan")),
         ("progress_speed_cap", "fast"),

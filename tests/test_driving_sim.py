@@ -438,6 +438,9 @@ def test_lane_assist_holds_the_lane_centre_and_the_nudged_line():
     _drive(sim, 60, steer=-1.0)  # the full nudge right: a quarter lane off the centre
     assert sim.ego.d[0] == pytest.approx(-0.75 * width, abs=0.05)
     assert sim.assist_lane[0] == 0
+    fixed, width = _assisted(num_lanes=2, lane=0, lane_assist_nudge=0.0)
+    _drive(fixed, 60, steer=-1.0)  # no nudge: the command is ignored
+    assert fixed.ego.d[0] == pytest.approx(-0.5 * width, abs=0.02)
 
 
 def test_lane_assist_changes_lane_whole_once_the_signal_is_held():

@@ -20,7 +20,6 @@ ROAD_CONDITIONS = ("dry", "wet", "icy")
 # holds a line in its lane itself and changes lanes when the turn signal asks (see
 # `DrivingConfig.steering`); the command then nudges the held line within the lane.
 STEERING_MODES = ("angle", "rate", "lane_assist")
-LANE_ASSIST_NUDGE = 0.25  # lane widths the steering command moves the held line, either way
 # How the pedals are commanded: "separate" throttle and brake in [0, 1] (action['continuous']
 # is (steering, throttle, brake)), or one "combined" pedal in [-1, 1] (action['continuous']
 # is (steering, pedal): throttle max(pedal, 0), brake max(-pedal, 0)).
@@ -137,7 +136,7 @@ class DrivingConfig:
     #
     # "lane_assist", as a car's lane-centring assist with automatic lane change does: a
     # lane-keeping controller (`dynamics.lane_keeping_steer`) holds the centre of the target
-    # lane, moved by the steering command by up to LANE_ASSIST_NUDGE lane widths either way;
+    # lane, moved by the steering command by up to `lane_assist_nudge` lane widths either way;
     # a turn signal held for `lane_change_signal_steps` steps in a row while the car is in
     # its target lane commits a change to the next lane that way (refused across a solid
     # divider or off the road), and the signal then shows that way until the car's centre
@@ -149,6 +148,9 @@ class DrivingConfig:
     # Steps of turn signal before a lane change: the scripted baseline signals this long
     # before it moves over, and lane assist commits a change after this many.
     lane_change_signal_steps: int = 10
+    # Lane widths by which lane assist's steering command moves the held line, either way
+    # (0: the command is ignored and the car holds the lane centre).
+    lane_assist_nudge: float = 0.25
     # "combined" puts easing off and braking on the throttle's axis: with separate pedals a
     # squashed Gaussian policy that has learned not to brake sits far in the brake's tail and
     # rarely tries braking again (experiments/README.md, run 45). With one axis the agents
@@ -223,6 +225,7 @@ class DrivingConfig:
         _check_range("jaywalk_prob", self.jaywalk_prob, 0.0, 1.0)
         _check_choice("steering", self.steering, STEERING_MODES)
         _check_int_range("lane_change_signal_steps", self.lane_change_signal_steps, 1, 100)
+        _check_range("lane_assist_nudge", self.lane_assist_nudge, 0.0, 0.5)
         _check_choice("pedals", self.pedals, PEDAL_MODES)
         if self.progress_speed_cap is not None:
             _check_range("progress_speed_cap", self.progress_speed_cap, 0.1, 2.0)

@@ -31,7 +31,6 @@ from jaximpala.envs.driving import (
 )
 from jaximpala.envs.driving.collision import ObjectBoxes, ego_hits_any
 from jaximpala.envs.driving.config import (
-    LANE_ASSIST_NUDGE,
     DrivingConfig,
     num_pedestrians,
     num_traffic,
@@ -386,7 +385,7 @@ class DrivingSim:
     def _lane_assist(self, nudge: np.ndarray, requested: np.ndarray):
         """Lane assist (`driving.steering="lane_assist"`) on the current state: returns the
         [N] wheel-angle command ("angle" steering) that holds the target lane's centre moved
-        by nudge [N] in [-1, 1] times LANE_ASSIST_NUDGE lane widths, and the [N] turn signal
+        by nudge [N] in [-1, 1] times `lane_assist_nudge` lane widths, and the [N] turn signal
         shown. requested [N]: the turn signal the policy asks for. A request held for
         `lane_change_signal_steps` steps in a row while the car is in its target lane moves
         the target one lane that way, unless that is off the road or across a solid divider;
@@ -406,7 +405,8 @@ class DrivingSim:
         self.assist_hold = np.where(go, 0, self.assist_hold)
         going = np.where(self.assist_lane > lane, reward.SIGNAL_LEFT, reward.SIGNAL_RIGHT)
         shown = np.where(self.assist_lane != lane, going, requested)
-        line = lane_center(self.assist_lane, lanes, width) + nudge * LANE_ASSIST_NUDGE * width
+        nudge_metres = nudge * self.config.lane_assist_nudge * width
+        line = lane_center(self.assist_lane, lanes, width) + nudge_metres
         steer = lane_keeping_steer(ego.d - line, ego.heading, ego.speed,
                                    self._grid("curvature", ego.s), self.ego_params)
         return steer, shown
