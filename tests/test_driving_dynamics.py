@@ -9,6 +9,7 @@ from jaximpala.envs.driving.dynamics import (
     EgoParams,
     EgoState,
     frenet_displacement,
+    lane_keeping_steer,
     step_ego,
 )
 
@@ -147,3 +148,19 @@ def test_driving_straight_on_a_left_bend_drifts_right():
     for _ in range(10):
         state, _ = _step(state, curvature=0.02)
     assert state.d[0] < 0 and state.heading[0] < 0
+
+
+def test_lane_keeping_steer_hand_worked_cases():
+    params = EgoParams()
+    one = lambda x: np.array([float(x)])
+    # on the line, aligned, straight road: wheel straight
+    assert lane_keeping_steer(one(0), one(0), one(10), one(0), params)[0] == 0.0
+    # on a bend of radius 50 m, aligned: the bicycle's steady-state angle atan(L k)
+    bend = lane_keeping_steer(one(0), one(0), one(10), one(0.02), params)[0]
+    assert bend == pytest.approx(np.arctan(2.7 * 0.02) / 0.6)
+    # 1.2 m left of the line at 10 m/s, heading 0.1 rad left: steer right by
+    # 0.1 + atan(0.6 * 1.2 / 12) rad
+    back = lane_keeping_steer(one(1.2), one(0.1), one(10), one(0), params)[0]
+    assert back == pytest.approx(-(0.1 + np.arctan(0.06)) / 0.6)
+    # far off: clipped to full lock
+    assert lane_keeping_steer(one(-50), one(-1.0), one(1), one(0), params)[0] == 1.0

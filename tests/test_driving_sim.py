@@ -466,7 +466,7 @@ def test_lane_assist_needs_an_unbroken_signal_and_a_lane_to_go_to():
 
     sim, _ = _assisted(num_lanes=2, lane=0)
     steps = sim.config.lane_change_signal_steps
-    for _ in range(3):  # broken by a step off, or by the other signal
+    for _ in range(3):  # one step short, then the other signal: the count starts again
         _drive(sim, steps - 1, signal=SIGNAL_LEFT)
         _drive(sim, 1, signal=SIGNAL_RIGHT)  # right from lane 0: off the road, refused
     _drive(sim, 2 * steps, signal=SIGNAL_RIGHT)

@@ -30,11 +30,7 @@ from jaximpala.envs.driving import (
     traffic,
 )
 from jaximpala.envs.driving.collision import ObjectBoxes, ego_hits_any
-from jaximpala.envs.driving.config import (
-    DrivingConfig,
-    num_pedestrians,
-    num_traffic,
-)
+from jaximpala.envs.driving.config import DrivingConfig, num_pedestrians, num_traffic
 from jaximpala.envs.driving.dynamics import (
     EgoParams,
     EgoState,
