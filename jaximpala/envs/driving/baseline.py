@@ -21,11 +21,11 @@ import numpy as np
 from jaximpala.envs.driving.config import DrivingConfig, G
 from jaximpala.envs.driving.dynamics import EgoParams, lane_keeping_steer
 from jaximpala.envs.driving.lidar import ray_angles
+from jaximpala.envs.driving.reward import SIGNAL_LEFT, SIGNAL_RIGHT
 from jaximpala.envs.driving.spaces import STATE_FIELDS
 
 _F = {name: i for i, name in enumerate(STATE_FIELDS)}
 CLASS_FRICTION = np.array([0.8, 0.4, 0.1])  # a cautious mu for dry, wet, icy
-SIGNAL_LEFT, SIGNAL_RIGHT = 1, 2
 
 
 class BaselineDriver:
@@ -75,14 +75,15 @@ class BaselineDriver:
                                 no_change)
 
         target_center = (self.target_lane + 0.5) * lane_width - half_width
-        steer = lane_keeping_steer(d - target_center, heading, speed, f("curvature") / 50.0,
-                                   self.ego)
-        if self.config.steering == "rate":
-            steer = self._rate_toward(steer, f("steer_angle"))
-        elif self.config.steering == "lane_assist":
+        if self.config.steering == "lane_assist":
             # the car holds the lane centre itself and changes lanes on the signal, which
             # this driver gives exactly as long as the simulator asks for
             steer = np.zeros(self.num_envs)
+        else:
+            steer = lane_keeping_steer(d - target_center, heading, speed,
+                                       f("curvature") / 50.0, self.ego)
+            if self.config.steering == "rate":
+                steer = self._rate_toward(steer, f("steer_angle"))
         front, _ = self._lane_gaps(hit_x, hit_y, self.target_lane, num_lanes, lane_width,
                                    half_width)
         # Mid-change the car still straddles its old lane: respect both leaders.

@@ -313,13 +313,14 @@ class DrivingSim:
             * np.minimum(np.abs(ego_old.speed) / 5.0, 1.0)
         )
         prev_accel = self.kinematics.accel
+        curvature = self._grid("curvature", ego_old.s)
         steer_cmd, steering = steer, cfg.steering
         if steering == "lane_assist":
-            steer_cmd, signal = self._lane_assist(steer, signal)
+            steer_cmd, signal = self._lane_assist(steer, signal, old_lane, curvature)
             steering = "angle"
         ego, kin = step_ego(
             ego_old, steer_cmd, throttle, brake, gear,
-            self._grid("curvature", ego_old.s), self._grid("slope", ego_old.s),
+            curvature, self._grid("slope", ego_old.s),
             road["friction"], accel_noise, self.ego_params, dt, steering,
         )
         self.ego, self.kinematics = ego, kin
@@ -378,18 +379,19 @@ class DrivingSim:
                     episode_length=self.steps.copy())
         return rewards, terminated, truncated, info
 
-    def _lane_assist(self, nudge: np.ndarray, requested: np.ndarray):
-        """Lane assist (`driving.steering="lane_assist"`) on the current state: returns the
-        [N] wheel-angle command ("angle" steering) that holds the target lane's centre moved
-        by nudge [N] in [-1, 1] times `lane_assist_nudge` lane widths, and the [N] turn signal
-        shown. requested [N]: the turn signal the policy asks for. A request held for
+    def _lane_assist(self, nudge: np.ndarray, requested: np.ndarray, lane: np.ndarray,
+                     curvature: np.ndarray):
+        """Lane assist (`driving.steering="lane_assist"`) on the current state, the ego in
+        `lane` [N] on a road of `curvature` [N] 1/m: returns the [N] wheel-angle command
+        ("angle" steering) that holds the target lane's centre moved by nudge [N] in [-1, 1]
+        times `lane_assist_nudge` lane widths, and the [N] turn signal shown. requested [N]:
+        the turn signal the policy asks for. A request held for
         `lane_change_signal_steps` steps in a row while the car is in its target lane moves
         the target one lane that way, unless that is off the road or across a solid divider;
         while the car's centre is not yet in the target lane the signal shows the way it is
         going, whatever is requested: a change, once committed, is made whole."""
         road, ego = self.road, self.ego
         lanes, width = road["num_lanes"], road["lane_width"]
-        lane = lane_of(ego.d, lanes, width)
         asking = (lane == self.assist_lane) & (requested != reward.SIGNAL_NONE)
         # self.signal is last step's; a request counts on while it stays the same
         held = np.where(requested == self.signal, self.assist_hold, 0)
@@ -403,8 +405,8 @@ class DrivingSim:
         shown = np.where(self.assist_lane != lane, going, requested)
         nudge_metres = nudge * self.config.lane_assist_nudge * width
         line = lane_center(self.assist_lane, lanes, width) + nudge_metres
-        steer = lane_keeping_steer(ego.d - line, ego.heading, ego.speed,
-                                   self._grid("curvature", ego.s), self.ego_params)
+        steer = lane_keeping_steer(ego.d - line, ego.heading, ego.speed, curvature,
+                                   self.ego_params)
         return steer, shown
 
     def _vehicle_boxes(self) -> dict[str, np.ndarray]:
