@@ -29,6 +29,8 @@ from jaximpala.envs.driving.config import (
         ("lane_change_signal_steps", 2.5),
         ("lane_assist_nudge", 0.6),
         ("lane_assist_nudge", -0.1),
+        ("lane_assist_gap_time", -1.0),
+        ("lane_assist_gap_time", 11.0),
         ("progress_speed_cap", 0.0),
         ("progress_speed_cap", float("nan")),
         ("progress_speed_cap", "fast"),

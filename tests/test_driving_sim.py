@@ -401,9 +401,9 @@ def test_lane_centering_is_the_offset_from_the_lane_centre_per_metre_moved():
 def _assisted(num_lanes=2, lane=0, **overrides):
     """A lane-assist sim on an empty, straight, flat `num_lanes` road, the ego at 10 m/s on
     the centre line of `lane`."""
-    sim = DrivingSim(DrivingConfig(num_lanes_min=num_lanes, num_lanes_max=num_lanes,
-                                   traffic_density=0.0, pedestrian_density=0.0,
-                                   steering="lane_assist", **overrides), 1)
+    config = dict(num_lanes_min=num_lanes, num_lanes_max=num_lanes, traffic_density=0.0,
+                  pedestrian_density=0.0, steering="lane_assist")
+    sim = DrivingSim(DrivingConfig(**{**config, **overrides}), 1)
     sim.reset(np.array([0]), [11])
     _clear_road(sim)
     for name in ("curvature", "slope", "solid"):
@@ -488,3 +488,34 @@ def test_lane_assist_signal_time_is_configurable():
     sim, _ = _assisted(num_lanes=3, lane=1, lane_change_signal_steps=3)
     _drive(sim, 3, signal=SIGNAL_RIGHT)
     assert sim.assist_lane[0] == 0
+
+
+def test_lane_assist_gap_check_waits_for_a_clear_target_lane():
+    from jaximpala.envs.driving.reward import SIGNAL_LEFT
+
+    steps = DrivingConfig().lane_change_signal_steps
+
+    def blocked_for(gap_time, ahead, speed):
+        """Steps a held left signal waits with one car in lane 1, `ahead` m in front of the
+        ego (negative: behind), at `speed` m/s; None if it never commits in 60 steps."""
+        sim, width = _assisted(num_lanes=2, lane=0, lane_assist_gap_time=gap_time,
+                               traffic_density=0.1)  # slots for traffic, cleared
+        t = sim.traffic
+        t.active[0, 0], t.s[0, 0], t.d[0, 0] = True, sim.ego.s[0] + ahead, 0.5 * width
+        t.lane[0, 0], t.speed[0, 0], t.desired_speed[0, 0] = 1, speed, speed
+        for step in range(60):
+            _drive(sim, 1, signal=SIGNAL_LEFT)
+            if sim.assist_lane[0] == 1:
+                return step + 1 - steps
+        return None
+
+    assert blocked_for(0.0, 0.0, 10.0) == 0  # no check: changes into the car alongside
+    assert blocked_for(3.0, 0.0, 10.0) is None  # alongside at the same speed: never clear
+    assert blocked_for(3.0, 40.0, 10.0) == 0  # far ahead at the same speed: clear
+    # 8 m/s faster from 60 m behind: the ego length plus 8 m/s x 3 s it needs (~29 m
+    # bumper to bumper) are there. From 25 m behind they are not; once it is past, the ego
+    # gains on it no more and it needs the ego length only: at ~9 m ahead centre to centre,
+    # (25 + 9) m / 8 m/s = ~4.2 s after the signal's first second.
+    assert blocked_for(3.0, -60.0, 18.0) == 0
+    waited = blocked_for(3.0, -25.0, 18.0)
+    assert waited is not None and 36 < waited < 48

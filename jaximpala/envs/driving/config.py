@@ -153,6 +153,12 @@ class DrivingConfig:
     # Lane widths by which lane assist's steering command moves the held line, either way
     # (0: the command is ignored and the car holds the lane centre).
     lane_assist_nudge: float = 0.25
+    # Blind-spot check of lane assist, in seconds: a held signal commits a change only while
+    # no vehicle in the target lane is closer, ahead or behind, than an ego length plus the
+    # speed at which the two close in times this (the change waits, signalling, for the
+    # gap). 0: no check; a change commits into an occupied lane as the driver's own steering
+    # would (experiments/README.md, run 63).
+    lane_assist_gap_time: float = 0.0
     # "combined" puts easing off and braking on the throttle's axis: with separate pedals a
     # squashed Gaussian policy that has learned not to brake sits far in the brake's tail and
     # rarely tries braking again (experiments/README.md, run 45). With one axis the agents
@@ -228,6 +234,7 @@ class DrivingConfig:
         _check_choice("steering", self.steering, STEERING_MODES)
         _check_int_range("lane_change_signal_steps", self.lane_change_signal_steps, 1, 100)
         _check_range("lane_assist_nudge", self.lane_assist_nudge, 0.0, 0.5)
+        _check_range("lane_assist_gap_time", self.lane_assist_gap_time, 0.0, 10.0)
         _check_choice("pedals", self.pedals, PEDAL_MODES)
         if self.progress_speed_cap is not None:
             _check_range("progress_speed_cap", self.progress_speed_cap, 0.1, 2.0)

@@ -387,9 +387,10 @@ class DrivingSim:
         times `lane_assist_nudge` lane widths, and the [N] turn signal shown. requested [N]:
         the turn signal the policy asks for. A request held for
         `lane_change_signal_steps` steps in a row while the car is in its target lane moves
-        the target one lane that way, unless that is off the road or across a solid divider;
-        while the car's centre is not yet in the target lane the signal shows the way it is
-        going, whatever is requested: a change, once committed, is made whole."""
+        the target one lane that way, unless that is off the road or across a solid divider
+        (and, with `lane_assist_gap_time`, not before that lane is clear); while the car's
+        centre is not yet in the target lane the signal shows the way it is going, whatever
+        is requested: a change, once committed, is made whole."""
         road, ego = self.road, self.ego
         lanes, width = road["num_lanes"], road["lane_width"]
         asking = (lane == self.assist_lane) & (requested != reward.SIGNAL_NONE)
@@ -399,6 +400,8 @@ class DrivingSim:
         target = lane + np.where(requested == reward.SIGNAL_LEFT, 1, -1)
         go = ((self.assist_hold >= self.config.lane_change_signal_steps)
               & (target >= 0) & (target < lanes) & ~self._solid_here())
+        if self.config.lane_assist_gap_time > 0.0:
+            go &= self._lane_clear(target, lanes, width)
         self.assist_lane = np.where(go, target, self.assist_lane)
         self.assist_hold = np.where(go, 0, self.assist_hold)
         going = np.where(self.assist_lane > lane, reward.SIGNAL_LEFT, reward.SIGNAL_RIGHT)
@@ -408,6 +411,21 @@ class DrivingSim:
         steer = lane_keeping_steer(ego.d - line, ego.heading, ego.speed, curvature,
                                    self.ego_params)
         return steer, shown
+
+    def _lane_clear(self, lane: np.ndarray, lanes: np.ndarray, width: np.ndarray):
+        """[N] bool: no vehicle overlapping `lane` [N] (of `lanes` [N] lanes `width` [N] m
+        wide) is within an ego length of the ego, bumper to bumper, plus the speed at which
+        the two close in times `lane_assist_gap_time`, ahead or behind."""
+        t, ego, ego_length = self.traffic, self.ego, self.ego_params.length
+        center = lane_center(lane, lanes, width)[:, None]
+        in_lane = t.active & (np.abs(t.d - center) < 0.5 * (width[:, None] + t.width))
+        ahead = t.s >= ego.s[:, None]
+        bumper_gap = np.abs(t.s - ego.s[:, None]) - 0.5 * (t.length + ego_length)
+        # the ego closes in on a vehicle ahead at its speed over the other's, and one
+        # behind closes in at its speed over the ego's
+        closing = np.where(ahead, 1.0, -1.0) * (ego.speed[:, None] - t.speed)
+        needed = ego_length + np.maximum(closing, 0.0) * self.config.lane_assist_gap_time
+        return ~np.any(in_lane & (bumper_gap < needed), axis=1)
 
     def _vehicle_boxes(self) -> dict[str, np.ndarray]:
         """Road-aligned boxes of the ego (with its rotated extent) and traffic, [N, 1 + M]."""
