@@ -61,8 +61,10 @@ def test_baseline_drives_with_lane_assist_and_its_lane_changes_go_through_the_si
     assert np.mean(offsets) < 0.05  # it holds lane centres, and changes lanes crisply
 
 
-def test_baseline_with_lane_assist_completes_most_easy_episodes():
-    result = evaluate("easy", episodes=16, seed=100, num_envs=16, steering="lane_assist")
+@pytest.mark.parametrize("gap_time", [0.0, 3.0])
+def test_baseline_with_lane_assist_completes_most_easy_episodes(gap_time):
+    result = evaluate("easy", episodes=16, seed=100, num_envs=16, steering="lane_assist",
+                      lane_assist_gap_time=gap_time)
     assert result["success_rate"] >= 0.8, result
 
 
