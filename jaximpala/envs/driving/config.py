@@ -157,7 +157,9 @@ class DrivingConfig:
     # no vehicle in the target lane is closer, ahead or behind, than an ego length plus the
     # speed at which the two close in times this (the change waits, signalling, for the
     # gap). 0: no check; a change commits into an occupied lane as the driver's own steering
-    # would (experiments/README.md, run 63).
+    # would, and run 63's worst seed learned to change into cars. With 3 s the scripted
+    # driver completes 100% of the held-out `easy` routes (99% without), the learned ones
+    # 95-100% (experiments/README.md, run 66).
     lane_assist_gap_time: float = 0.0
     # "combined" puts easing off and braking on the throttle's axis: with separate pedals a
     # squashed Gaussian policy that has learned not to brake sits far in the brake's tail and
