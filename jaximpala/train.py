@@ -83,7 +83,9 @@ def _run(args, stop: threading.Event) -> int:
 
 
 def check_runtime(config: RunConfig) -> None:
-    """Fails before anything starts if the configured runtime cannot run."""
+    """Fails before anything starts if the configured runtime cannot run or the driving
+    env's kwargs are wrong."""
+    check_driving_kwargs(config)
     if config.runtime.mode == "distributed":
         try:
             importlib.import_module("jaximpala.runtime")
@@ -93,6 +95,22 @@ def check_runtime(config: RunConfig) -> None:
             raise ConfigError("runtime.mode=distributed: this installation has no "
                               "jaximpala.runtime module (the distributed runtime); use "
                               "runtime.mode=inline") from None
+
+
+def check_driving_kwargs(config: RunConfig) -> None:
+    """Raises ConfigError naming the bad `env.kwargs` of a driving env id before a run
+    directory is made (other envs check their kwargs when they are made)."""
+    from jaximpala.envs.driving.config import preset
+    from jaximpala.envs.driving.registration import ENV_IDS
+
+    kwargs = dict(config.env.kwargs)
+    if config.env.id not in ENV_IDS or {"config", "preset"} & set(kwargs):
+        return  # not a driving id, or the env resolves its own config: it checks it then
+    kwargs.pop("render_mode", None)
+    try:
+        preset(ENV_IDS[config.env.id], **kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"env.kwargs: {error}") from None
 
 
 @contextlib.contextmanager

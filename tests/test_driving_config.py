@@ -41,6 +41,12 @@ def test_invalid_values_name_the_field(field, value):
         DrivingConfig(**{field: value})
 
 
+def test_blind_spot_check_needs_lane_assist():
+    with pytest.raises(ValueError, match=r"driving\.lane_assist_gap_time .* got 'angle'"):
+        DrivingConfig(lane_assist_gap_time=3.0)
+    DrivingConfig(lane_assist_gap_time=3.0, steering="lane_assist")
+
+
 def test_lane_bounds_message_is_explicit():
     expected = r"driving\.num_lanes_max must be an integer in \[1, 4\], got -1"
     with pytest.raises(ValueError, match=expected):

@@ -496,26 +496,35 @@ def test_lane_assist_gap_check_waits_for_a_clear_target_lane():
     steps = DrivingConfig().lane_change_signal_steps
 
     def blocked_for(gap_time, ahead, speed):
-        """Steps a held left signal waits with one car in lane 1, `ahead` m in front of the
-        ego (negative: behind), at `speed` m/s; None if it never commits in 60 steps."""
+        """Hold a left signal with one car in lane 1, `ahead` m in front of the ego
+        (negative: behind), at `speed` m/s. Returns the steps the change waited after the
+        signal's first `steps` (None if it is not made in 60 steps) and, per step, the
+        car's bumper-to-bumper gap ahead of the ego (negative while it is not past) as the
+        step found it."""
         sim, width = _assisted(num_lanes=2, lane=0, lane_assist_gap_time=gap_time,
                                traffic_density=0.1)  # slots for traffic, cleared
         t = sim.traffic
         t.active[0, 0], t.s[0, 0], t.d[0, 0] = True, sim.ego.s[0] + ahead, 0.5 * width
         t.lane[0, 0], t.speed[0, 0], t.desired_speed[0, 0] = 1, speed, speed
+        reach = 0.5 * (t.length[0, 0] + sim.ego_params.length)
+        gaps = []
         for step in range(60):
+            gaps.append(sim.traffic.s[0, 0] - sim.ego.s[0] - reach)
             _drive(sim, 1, signal=SIGNAL_LEFT)
             if sim.assist_lane[0] == 1:
-                return step + 1 - steps
-        return None
+                return step + 1 - steps, gaps
+        return None, gaps
 
-    assert blocked_for(0.0, 0.0, 10.0) == 0  # no check: changes into the car alongside
-    assert blocked_for(3.0, 0.0, 10.0) is None  # alongside at the same speed: never clear
-    assert blocked_for(3.0, 40.0, 10.0) == 0  # far ahead at the same speed: clear
-    # 8 m/s faster from 60 m behind: the ego length plus 8 m/s x 3 s it needs (~29 m
-    # bumper to bumper) are there. From 25 m behind they are not; once it is past, the ego
-    # gains on it no more and it needs the ego length only: at ~9 m ahead centre to centre,
-    # (25 + 9) m / 8 m/s = ~4.2 s after the signal's first second.
-    assert blocked_for(3.0, -60.0, 18.0) == 0
-    waited = blocked_for(3.0, -25.0, 18.0)
-    assert waited is not None and 36 < waited < 48
+    ego_length = DrivingSim(DrivingConfig(), 1).ego_params.length
+    assert blocked_for(0.0, 0.0, 10.0)[0] == 0  # no check: changes into the car alongside
+    assert blocked_for(3.0, 0.0, 10.0)[0] is None  # alongside at the same speed: never
+    assert blocked_for(3.0, 40.0, 10.0)[0] == 0  # far ahead at the same speed: at once
+    # 8 m/s faster from 60 m behind: the ego length plus 8 m/s x 3 s (~29 m bumper to
+    # bumper) are there all along.
+    assert blocked_for(3.0, -60.0, 18.0)[0] == 0
+    # From 25 m behind they are not. Once it is past, the ego gains on it no more and the
+    # change needs the ego length only: made on the first step that finds that gap.
+    waited, gaps = blocked_for(3.0, -25.0, 18.0)
+    assert waited is not None and waited > 20
+    made = steps - 1 + waited
+    assert gaps[made] >= ego_length > gaps[made - 1]

@@ -76,6 +76,11 @@ def test_a_fresh_run_refuses_a_run_dir_that_has_checkpoints(tmp_path, capsys):
     (["env.num_envs=-1"], "env.num_envs: must be a positive int, got -1"),
     (["--config", "nope"], "--config nope: no such file"),
     (["--resume", "/nonexistent/run"], "/nonexistent/run is not a run directory"),
+    (["env.kwargs.lane_assist_nudge=0.9"],
+     "env.kwargs: driving.lane_assist_nudge must be in [0.0, 0.5], got 0.9"),
+    (["env.kwargs.lane_assist_gap_time=3"],
+     "env.kwargs: driving.lane_assist_gap_time is a lane-assist setting"),
+    (["env.kwargs.steer=angle"], "env.kwargs: driving: unknown option(s) ['steer']"),
 ])
 def test_config_errors_are_reported_before_anything_starts(argv, message, capsys, tmp_path,
                                                           monkeypatch):

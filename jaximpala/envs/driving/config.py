@@ -237,6 +237,9 @@ class DrivingConfig:
         _check_int_range("lane_change_signal_steps", self.lane_change_signal_steps, 1, 100)
         _check_range("lane_assist_nudge", self.lane_assist_nudge, 0.0, 0.5)
         _check_range("lane_assist_gap_time", self.lane_assist_gap_time, 0.0, 10.0)
+        if self.lane_assist_gap_time > 0.0 and self.steering != "lane_assist":
+            raise ValueError("driving.lane_assist_gap_time is a lane-assist setting; it needs "
+                             f"driving.steering='lane_assist', got {self.steering!r}")
         _check_choice("pedals", self.pedals, PEDAL_MODES)
         if self.progress_speed_cap is not None:
             _check_range("progress_speed_cap", self.progress_speed_cap, 0.1, 2.0)
