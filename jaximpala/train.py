@@ -100,15 +100,16 @@ def check_runtime(config: RunConfig) -> None:
 def check_driving_kwargs(config: RunConfig) -> None:
     """Raises ConfigError naming the bad `env.kwargs` of a driving env id before a run
     directory is made (other envs check their kwargs when they are made)."""
-    from jaximpala.envs.driving.config import preset
+    from jaximpala.envs.driving.env import config_from
     from jaximpala.envs.driving.registration import ENV_IDS
 
+    if config.env.id not in ENV_IDS:
+        return
     kwargs = dict(config.env.kwargs)
-    if config.env.id not in ENV_IDS or {"config", "preset"} & set(kwargs):
-        return  # not a driving id, or the env resolves its own config: it checks it then
-    kwargs.pop("render_mode", None)
+    kwargs.pop("render_mode", None)  # the env's own argument, checked when it is made
     try:
-        preset(ENV_IDS[config.env.id], **kwargs)
+        config_from(kwargs.pop("config", None), kwargs.pop("preset", ENV_IDS[config.env.id]),
+                    kwargs)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"env.kwargs: {error}") from None
 

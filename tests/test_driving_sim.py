@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from jaximpala.envs.driving.config import REWARD_TERMS, DrivingConfig
+from jaximpala.envs.driving.dynamics import EgoParams
 from jaximpala.envs.driving.sim import DrivingSim
 
 
@@ -515,7 +516,7 @@ def test_lane_assist_gap_check_waits_for_a_clear_target_lane():
                 return step + 1 - steps, gaps
         return None, gaps
 
-    ego_length = DrivingSim(DrivingConfig(), 1).ego_params.length
+    ego_length = EgoParams().length  # the sim's default ego
     assert blocked_for(0.0, 0.0, 10.0)[0] == 0  # no check: changes into the car alongside
     assert blocked_for(3.0, 0.0, 10.0)[0] is None  # alongside at the same speed: never
     assert blocked_for(3.0, 40.0, 10.0)[0] == 0  # far ahead at the same speed: at once

@@ -30,7 +30,9 @@ def _checked_render_mode(render_mode: str | None) -> str | None:
     return render_mode
 
 
-def _config_from(config: DrivingConfig | None, preset_name: str, overrides: dict):
+def config_from(config: DrivingConfig | None, preset_name: str, overrides: dict):
+    """The DrivingConfig an env made with these arguments drives (ValueError or TypeError
+    naming what is wrong): `config` as given, or the preset with `overrides` applied."""
     if config is not None and (overrides or preset_name != "default"):
         raise ValueError("pass either config=DrivingConfig(...) or preset/overrides, not both")
     return config if config is not None else preset(preset_name, **overrides)
@@ -48,7 +50,7 @@ class DrivingEnv(gym.Env):
         render_mode: str | None = None,
         **overrides,
     ):
-        self.config = _config_from(config, preset, overrides)
+        self.config = config_from(config, preset, overrides)
         self.render_mode = _checked_render_mode(render_mode)
         self.sim = DrivingSim(self.config, 1)
         self.observation_space = spaces.observation_space(self.config)
@@ -107,7 +109,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         render_mode: str | None = None,
         **overrides,
     ):
-        self.config = _config_from(config, preset, overrides)
+        self.config = config_from(config, preset, overrides)
         self.render_mode = _checked_render_mode(render_mode)
         self.num_envs = int(num_envs)
         self.sim = DrivingSim(self.config, self.num_envs)
