@@ -40,6 +40,7 @@ import typing  # noqa: E402
 from jaximpala import config as config_module  # noqa: E402
 from jaximpala.config import ConfigError, RunConfig, dump_config, load_config  # noqa: E402
 from jaximpala.networks import NetworkConfig  # noqa: E402
+from jaximpala.train import check_driving_kwargs  # noqa: E402
 
 CONFIGS = sorted((pathlib.Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -95,6 +96,7 @@ def test_a_yaml_file_with_a_wrong_key_names_it(tmp_path):
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_load_and_round_trip_through_the_dumped_yaml(path, tmp_path):
     config = load_config(path)
+    check_driving_kwargs(config)  # a driving config's env.kwargs resolve as the env's would
     dumped = tmp_path / "resolved.yaml"
     dumped.write_text(dump_config(config))
     assert load_config(dumped) == config
