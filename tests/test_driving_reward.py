@@ -12,6 +12,7 @@ def _events(**changes):
         speed_limit=np.array([20.0]), old_lane=np.array([1]), new_lane=np.array([1]),
         signal=np.array([0]),
         solid_here=np.array([False]), in_occupied_crosswalk=np.array([False]),
+        occupied_crosswalk_gap=np.array([np.inf]),
         headway=np.array([np.inf]), time_to_collision=np.array([np.inf]),
         lane_offset=np.array([0.0]), jerk=np.array([0.0]), lateral_accel=np.array([0.0]),
         steer_rate=np.array([0.0]), max_steer_rate=1.0,
@@ -29,6 +30,8 @@ CASES = {
     "unsignalled_lane_change": (dict(new_lane=2, signal=2), 1.0),
     "solid_line": (dict(new_lane=0, signal=2, solid_here=True), 1.0),
     "crosswalk_yield": (dict(in_occupied_crosswalk=True, speed=3.0), 1.0),
+    # 10 m at 10 m/s: 1 s to reach it, a third of the horizon
+    "crosswalk_approach": (dict(occupied_crosswalk_gap=10.0), 1.0 - 1.0 / reward.TTC_HORIZON),
     "tailgating": (dict(headway=0.25 * reward.TAILGATE_HEADWAY), 0.75),
     "time_to_collision": (dict(time_to_collision=0.5 * reward.TTC_HORIZON), 0.5),
     "lane_centering": (dict(lane_offset=-0.4, progress=2.0), 0.8),
@@ -75,6 +78,19 @@ def test_signalled_lane_change_and_stopping_at_a_crosswalk_are_fine():
     raw = reward.terms(_events(new_lane=2, signal=1))
     assert raw["unsignalled_lane_change"][0] == 0
     assert reward.terms(_events(in_occupied_crosswalk=True, speed=0.2))["crosswalk_yield"][0] == 0
+
+
+@pytest.mark.parametrize("gap, speed, expected", [
+    (30.0, 10.0, 0.0),  # 3 s away: at the horizon
+    (45.0, 10.0, 0.0),  # beyond it
+    (15.0, 10.0, 0.5),
+    (0.0, 10.0, 1.0),  # inside the occupied crosswalk, moving
+    (0.0, 0.4, 0.0),  # standing at (or in) it costs nothing
+    (5.0, -3.0, 0.0),  # reversing away from it
+])
+def test_crosswalk_approach_by_hand(gap, speed, expected):
+    raw = reward.terms(_events(occupied_crosswalk_gap=gap, speed=speed))
+    assert raw["crosswalk_approach"][0] == pytest.approx(expected)
 
 
 def test_weighted_terms_sum_to_the_reward():

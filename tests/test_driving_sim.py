@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from jaximpala.envs.driving.config import REWARD_TERMS, DrivingConfig
+from jaximpala.envs.driving.camera import CROSSWALK_HALF_WIDTH
+from jaximpala.envs.driving.config import REWARD_TERMS, DrivingConfig, RewardWeights
 from jaximpala.envs.driving.dynamics import EgoParams
 from jaximpala.envs.driving.sim import DrivingSim
 
@@ -132,6 +133,26 @@ def test_moving_through_an_occupied_crosswalk_is_penalised():
     _, _, _, info = sim.step(*_controls())
     assert not info["collision"][0]
     assert info["reward/crosswalk_yield"][0] == DrivingConfig().reward.crosswalk_yield
+
+
+@pytest.mark.parametrize("phase", [1, 0])  # crossing; waiting at the kerb
+def test_approaching_an_occupied_crosswalk_costs_by_the_time_to_reach_it(phase):
+    sim = _sim(num_lanes_min=2, reward=RewardWeights(crosswalk_approach=-1.0))
+    _clear_road(sim)
+    cs = sim.road["crosswalk_s"][0, 0]
+    half_length = 0.5 * sim.ego_params.length
+    sim.ego.s[0] = cs - CROSSWALK_HALF_WIDTH - half_length - 20.0
+    sim.ego.speed[0] = 10.0
+    sim.peds.s[0, 0] = cs
+    sim.peds.d[0, 0] = sim.ego.d[0] - np.sign(sim.ego.d[0]) * sim.road["lane_width"][0]
+    sim.peds.phase[0, 0] = phase
+    sim.peds.speed[0, 0] = 0.0
+    sim.peds.start_rate[0, 0] = 0.0  # a waiting one stays waiting
+    _, _, _, info = sim.step(*_controls())
+    gap = cs - CROSSWALK_HALF_WIDTH - (sim.ego.s[0] + half_length)
+    expected = -(1.0 - gap / sim.ego.speed[0] / 3.0) if phase == 1 else 0.0
+    assert 18.0 < gap < 20.0
+    assert info["reward/crosswalk_approach"][0] == pytest.approx(expected)
 
 
 def test_every_reward_term_is_reported_and_sums_to_the_reward():

@@ -36,6 +36,7 @@ REWARD_TERMS = (
     "unsignalled_lane_change",
     "solid_line",
     "crosswalk_yield",
+    "crosswalk_approach",
     "tailgating",
     "time_to_collision",
     "lane_centering",
@@ -77,6 +78,9 @@ class RewardWeights:
     unsignalled_lane_change: float = -1.0
     solid_line: float = -1.0
     crosswalk_yield: float = -2.0
+    # Off by default, as tailgating: earlier runs' rewards stay comparable. Per step, times
+    # the shortfall below 3 s of the time to reach a crosswalk a pedestrian is crossing.
+    crosswalk_approach: float = 0.0
     # Off by default: earlier runs' rewards stay comparable, and on `easy` -0.1 tipped a seed
     # into standing still; on `default` -0.1 cut collisions (experiments/README.md, run 22).
     tailgating: float = 0.0  # per step, times the shortfall below a 1 s time headway

@@ -11,6 +11,12 @@ Raw terms (before weighting), all [N] float64:
   solid_line               1 when the ego's centre crosses a solid lane divider
   crosswalk_yield          1 per step moving (> 0.5 m/s) through a crosswalk that a pedestrian
                            is crossing
+  crosswalk_approach       shortfall of the time to reach the next crosswalk, while a
+                           pedestrian is crossing it, below TTC_HORIZON: max(0, 1 - t /
+                           TTC_HORIZON), t the gap from the ego's front over its speed (0
+                           inside it; no cost below 0.5 m/s): a shaping term for slowing
+                           down before an occupied crosswalk, where crosswalk_yield only
+                           charges driving through it (not a violation)
   tailgating               shortfall of the time headway to the vehicle ahead below
                            TAILGATE_HEADWAY, max(0, 1 - headway / TAILGATE_HEADWAY): a
                            shaping term for safe following distance (not counted among the
@@ -63,6 +69,8 @@ class Events:
     signal: np.ndarray  # int: SIGNAL_*
     solid_here: np.ndarray  # bool: dividers are solid at the ego
     in_occupied_crosswalk: np.ndarray  # bool
+    occupied_crosswalk_gap: np.ndarray  # m from the ego's front to the next crosswalk while a
+    # pedestrian is crossing it (0 inside it; inf: none ahead, or nobody on it)
     headway: np.ndarray  # s to the vehicle ahead at the ego's speed (inf: none, or crawling)
     time_to_collision: np.ndarray  # s to contact at the closing speed (inf: not closing)
     lane_offset: np.ndarray  # ego centre from its lane's centre line, in half lane widths
@@ -92,12 +100,22 @@ def terms(events: Events) -> dict[str, np.ndarray]:
             events.in_occupied_crosswalk & (np.abs(events.speed) > YIELD_SPEED)
         ).astype(np.float64),
         "tailgating": np.maximum(1.0 - events.headway / TAILGATE_HEADWAY, 0.0),
+        "crosswalk_approach": _crosswalk_approach(events),
         "time_to_collision": np.maximum(1.0 - events.time_to_collision / TTC_HORIZON, 0.0),
         "lane_centering": np.abs(events.lane_offset) * np.abs(events.progress),
         "jerk": (events.jerk / 10.0) ** 2,
         "lateral_acceleration": (events.lateral_accel / 4.0) ** 2,
         "steering_rate": (events.steer_rate / events.max_steer_rate) ** 2,
     }
+
+
+def _crosswalk_approach(events: Events) -> np.ndarray:
+    """[N] max(0, 1 - t / TTC_HORIZON), t the time to reach the occupied crosswalk ahead at
+    the current speed (inf below YIELD_SPEED: standing at the line costs nothing)."""
+    moving = events.speed > YIELD_SPEED
+    time_to_reach = np.divide(events.occupied_crosswalk_gap, events.speed,
+                              out=np.full(events.speed.shape, np.inf), where=moving)
+    return np.maximum(1.0 - time_to_reach / TTC_HORIZON, 0.0)
 
 
 def weighted(raw: dict[str, np.ndarray], weights: RewardWeights) -> dict[str, np.ndarray]:

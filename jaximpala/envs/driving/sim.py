@@ -342,7 +342,7 @@ class DrivingSim:
         offroad = (np.abs(ego.d) > half_width) | (ego.s < 0.0)
         goal = ego.s >= road["goal_s"]
         new_lane = lane_of(ego.d, lanes, width)
-        _, _, in_occupied = self._crosswalk_status()
+        crosswalk_distance, next_occupied, in_occupied = self._crosswalk_status()
         lane_offset = (ego.d - lane_center(new_lane, lanes, width)) / (0.5 * width)
         headway, time_to_collision = self._following()
         max_progress = (np.full(self.num_envs, np.inf) if cfg.progress_speed_cap is None
@@ -352,7 +352,9 @@ class DrivingSim:
             collision=collision, offroad=offroad,
             speed=ego.speed, speed_limit=road["speed_limit"], old_lane=old_lane,
             new_lane=new_lane, signal=signal, solid_here=self._solid_here(),
-            in_occupied_crosswalk=in_occupied, headway=headway,
+            in_occupied_crosswalk=in_occupied,
+            occupied_crosswalk_gap=np.where(next_occupied, crosswalk_distance, np.inf),
+            headway=headway,
             time_to_collision=time_to_collision, lane_offset=lane_offset,
             jerk=(kin.accel - prev_accel) / dt,
             lateral_accel=kin.lateral_accel, steer_rate=kin.steer_rate,
