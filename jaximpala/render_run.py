@@ -124,7 +124,8 @@ def overlay(image: np.ndarray, step: int, action, info: dict, reward: float,
 def _controls(action) -> list[tuple[str, str]]:
     if isinstance(action, dict) and "continuous" in action:  # the driving env
         steer, *pedals = np.asarray(action["continuous"])[0]
-        gear, signal = np.asarray(action["discrete"])[0]
+        discrete = np.asarray(action["discrete"])[0]
+        gear, signal = discrete if discrete.size == 2 else (2, discrete[0])  # automatic: drive
         pedal_lines = ([("throttle", f"{pedals[0]:.2f}"), ("brake", f"{pedals[1]:.2f}")]
                        if len(pedals) == 2 else [("pedal", f"{pedals[0]:+.2f}")])
         return [("steer", f"{steer:+.2f}"), *pedal_lines, ("gear", "RND"[int(gear)]),

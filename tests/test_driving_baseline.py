@@ -91,6 +91,13 @@ def test_baseline_drives_the_same_path_with_separate_and_combined_pedals():
     np.testing.assert_array_equal(runs["combined"][1], runs["separate"][1])
 
 
+def test_baseline_drives_the_same_with_a_manual_and_an_automatic_gearbox():
+    """It always asks for drive, so taking the gear away changes nothing it does."""
+    manual = evaluate("easy", episodes=8, seed=100, num_envs=8)
+    automatic = evaluate("easy", episodes=8, seed=100, num_envs=8, gearbox="automatic")
+    assert automatic == manual
+
+
 def test_baseline_rejects_configs_without_its_sensors():
     with pytest.raises(ValueError, match=r"driving\.state and driving\.lidar"):
         BaselineDriver(DrivingConfig(lidar=False), 1)

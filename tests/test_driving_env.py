@@ -24,6 +24,25 @@ def test_registered_env_passes_check_env_without_warnings(env_id):
     assert frame.shape == (256, 256, 3) and frame.dtype == np.uint8
 
 
+def test_an_automatic_gearbox_keeps_the_car_in_drive():
+    """With the gear out of the action, the car drives off on throttle alone and its
+    discrete action is the turn signal."""
+    env = DrivingVectorEnv(num_envs=2, preset="easy", gearbox="automatic", **SHORT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(gym.make("jaximpala/Driving-easy-v0", render_mode="rgb_array",
+                           gearbox="automatic", **SHORT).unwrapped)
+    assert list(env.single_action_space["discrete"].nvec) == [3]
+    env.reset(seed=3)
+    speed0 = env.sim.ego.speed.copy()
+    action = {"continuous": np.array([[0.0, 1.0, 0.0]] * 2, np.float32),
+              "discrete": np.array([[1], [0]])}
+    for _ in range(10):
+        env.step(action)
+    assert (env.sim.ego.gear == 2).all() and (env.sim.ego.speed > speed0).all()
+    np.testing.assert_array_equal(env.sim.signal, [1, 0])
+
+
 def test_make_vec_gives_the_native_vector_env():
     env = gym.make_vec("jaximpala/Driving-v0", num_envs=3,
                        vectorization_mode="vector_entry_point")

@@ -35,6 +35,17 @@ def test_combined_pedal_is_throttle_above_zero_and_brake_below():
     assert box.shape == (2,) and list(box.low) == [-1, -1] and list(box.high) == [1, 1]
 
 
+def test_automatic_gearbox_drives_and_the_discrete_action_is_the_signal():
+    space = spaces.action_space(gearbox="automatic")["discrete"]
+    assert list(space.nvec) == [3]
+    _, _, _, gear, signal = spaces.parse_actions(
+        _action([[0.0, 0.5, 0.0]] * 3, [[0], [1], [5]]), 3, gearbox="automatic")
+    np.testing.assert_array_equal(gear, [spaces.GEAR_DRIVE] * 3)
+    np.testing.assert_array_equal(signal, [0, 1, 2])  # 5 is clipped to the last signal
+    with pytest.raises(ValueError, match=r"shape \(1, 1\) with a automatic gearbox"):
+        spaces.parse_actions(_action([[0.0, 0.0, 0.0]]), 1, gearbox="automatic")
+
+
 def test_wrong_shapes_and_keys_raise():
     with pytest.raises(ValueError, match="shape"):
         spaces.parse_actions(_action([[0.0, 0.0]]), 1)

@@ -22,7 +22,7 @@ from jaximpala.envs.driving.config import DrivingConfig, G
 from jaximpala.envs.driving.dynamics import EgoParams, lane_keeping_steer
 from jaximpala.envs.driving.lidar import ray_angles
 from jaximpala.envs.driving.reward import SIGNAL_LEFT, SIGNAL_RIGHT
-from jaximpala.envs.driving.spaces import STATE_FIELDS
+from jaximpala.envs.driving.spaces import GEAR_DRIVE, STATE_FIELDS
 
 _F = {name: i for i, name in enumerate(STATE_FIELDS)}
 CLASS_FRICTION = np.array([0.8, 0.4, 0.1])  # a cautious mu for dry, wet, icy
@@ -93,7 +93,9 @@ class BaselineDriver:
         brake = np.clip(-accel / 8.0, 0.0, 1.0)
         pedals = [throttle, brake] if self.config.pedals == "separate" else [throttle - brake]
         continuous = np.stack([steer, *pedals], axis=1).astype(np.float32)
-        discrete = np.stack([np.full(self.num_envs, 2), self.signal], axis=1).astype(np.int64)
+        gear = ([] if self.config.gearbox == "automatic"
+                else [np.full(self.num_envs, GEAR_DRIVE)])
+        discrete = np.stack([*gear, self.signal], axis=1).astype(np.int64)
         return {"continuous": continuous, "discrete": discrete}
 
     def _lidar_points(self, lidar, d, heading, half_width):

@@ -24,6 +24,9 @@ STEERING_MODES = ("angle", "rate", "lane_assist")
 # is (steering, throttle, brake)), or one "combined" pedal in [-1, 1] (action['continuous']
 # is (steering, pedal): throttle max(pedal, 0), brake max(-pedal, 0)).
 PEDAL_MODES = ("separate", "combined")
+# Who picks the gear: the policy ("manual": action['discrete'] is (gear, turn signal)), or
+# nobody ("automatic": the car stays in drive; action['discrete'] is (turn signal,)).
+GEARBOX_MODES = ("manual", "automatic")
 # Tyre-road friction coefficient ranges per road condition, sampled per episode.
 FRICTION_RANGES = {"dry": (0.8, 1.0), "wet": (0.4, 0.6), "icy": (0.1, 0.2)}
 
@@ -170,6 +173,12 @@ class DrivingConfig:
     # rarely tries braking again (experiments/README.md, run 45). With one axis the agents
     # brake, but late, and crash no less (runs 46-47).
     pedals: str = "separate"
+    # "automatic" takes the gear out of the policy's hands. With a manual gearbox a policy
+    # can stop by asking for neutral, where the throttle's noise cannot move the car, and
+    # then has to ask for drive on every one of many steps to find out that driving on
+    # pays: an agent with a shaping cost learned to stand in neutral and never left
+    # (experiments/README.md, run 77). The routes never need reverse.
+    gearbox: str = "manual"
     # Driving faster than this fraction of the speed limit earns no more progress reward
     # (None: no cap). Why: at 0.1 per metre and a discount of 0.99, each m/s of cruising
     # speed adds about 1 to the value of every state (0.1 x v x dt / (1 - gamma)) while a
@@ -245,6 +254,7 @@ class DrivingConfig:
             raise ValueError("driving.lane_assist_gap_time is a lane-assist setting; it needs "
                              f"driving.steering='lane_assist', got {self.steering!r}")
         _check_choice("pedals", self.pedals, PEDAL_MODES)
+        _check_choice("gearbox", self.gearbox, GEARBOX_MODES)
         if self.progress_speed_cap is not None:
             _check_range("progress_speed_cap", self.progress_speed_cap, 0.1, 2.0)
         _check_range("dt", self.dt, 0.01, 0.5)

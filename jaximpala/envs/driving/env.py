@@ -54,7 +54,7 @@ class DrivingEnv(gym.Env):
         self.render_mode = _checked_render_mode(render_mode)
         self.sim = DrivingSim(self.config, 1)
         self.observation_space = spaces.observation_space(self.config)
-        self.action_space = spaces.action_space(self.config.pedals)
+        self.action_space = spaces.action_space(self.config.pedals, self.config.gearbox)
         self._started = False
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -69,7 +69,8 @@ class DrivingEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         batched = {k: np.asarray(v)[None] for k, v in action.items()} if isinstance(
             action, dict) else action
-        controls = spaces.parse_actions(batched, 1, self.config.pedals)
+        controls = spaces.parse_actions(batched, 1, self.config.pedals,
+                                        self.config.gearbox)
         reward, terminated, truncated, info = self.sim.step(*controls)
         obs = self._single(self.sim.observe())
         info = {k: v[0].item() for k, v in info.items()}
@@ -114,7 +115,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         self.num_envs = int(num_envs)
         self.sim = DrivingSim(self.config, self.num_envs)
         self.single_observation_space = spaces.observation_space(self.config)
-        self.single_action_space = spaces.action_space(self.config.pedals)
+        self.single_action_space = spaces.action_space(self.config.pedals, self.config.gearbox)
         self.observation_space = gym.vector.utils.batch_space(
             self.single_observation_space, self.num_envs
         )
@@ -147,7 +148,8 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
             actions = {k: np.array(v, copy=True) for k, v in actions.items()}
             for value in actions.values():
                 value[resetting] = 0
-        controls = spaces.parse_actions(actions, self.num_envs, self.config.pedals)
+        controls = spaces.parse_actions(actions, self.num_envs, self.config.pedals,
+                                        self.config.gearbox)
         reward, terminated, truncated, info = self.sim.step(*controls)
         if resetting.any():
             ids = np.flatnonzero(resetting)

@@ -5,7 +5,8 @@ or with `driving.pedals="combined"` Box(2) = (steering in [-1, 1], pedal in [-1,
 when positive, brake when negative); steering is the target wheel angle, the wheel's turn
 rate, or with lane assist the held line's offset within the lane, as `driving.steering` says;
 `discrete` MultiDiscrete([3, 3]) = (gear: 0 reverse, 1 neutral, 2 drive; turn signal:
-0 off, 1 left, 2 right). Out-of-range continuous values are clipped to the box and
+0 off, 1 left, 2 right), or with `driving.gearbox="automatic"` MultiDiscrete([3]) = (turn
+signal,) and the car always in drive. Out-of-range continuous values are clipped to the box and
 out-of-range discrete values are clipped to the valid range; NaN or inf raise ValueError.
 """
 
@@ -74,20 +75,25 @@ def observation_space(config: DrivingConfig) -> gym.spaces.Dict:
     return gym.spaces.Dict(spaces)
 
 
-def action_space(pedals: str = "separate") -> gym.spaces.Dict:
+GEAR_DRIVE = 2
+# the discrete action's components per `driving.gearbox`
+_DISCRETE = {"manual": [3, 3], "automatic": [3]}
+
+
+def action_space(pedals: str = "separate", gearbox: str = "manual") -> gym.spaces.Dict:
     low, high = _BOUNDS[pedals]
     return gym.spaces.Dict(
         {
             "continuous": gym.spaces.Box(low.astype(np.float32), high.astype(np.float32)),
-            "discrete": gym.spaces.MultiDiscrete([3, 3]),
+            "discrete": gym.spaces.MultiDiscrete(_DISCRETE[gearbox]),
         }
     )
 
 
-def parse_actions(action: dict, num_envs: int, pedals: str = "separate"
-                  ) -> tuple[np.ndarray, ...]:
+def parse_actions(action: dict, num_envs: int, pedals: str = "separate",
+                  gearbox: str = "manual") -> tuple[np.ndarray, ...]:
     """Validate and clip a batched action dict: continuous [N, 3] ([N, 2] with combined
-    pedals), discrete [N, 2].
+    pedals), discrete [N, 2] ([N, 1], the turn signal, with an automatic gearbox).
 
     Returns (steer, throttle, brake, gear, signal), each [N]."""
     if not isinstance(action, dict) or set(action) != {"continuous", "discrete"}:
@@ -101,9 +107,10 @@ def parse_actions(action: dict, num_envs: int, pedals: str = "separate"
     if continuous.shape != (num_envs, low.size):
         raise ValueError(f"action['continuous'] must have shape {(num_envs, low.size)} with "
                          f"{pedals} pedals, got {continuous.shape}")
-    if discrete.shape != (num_envs, 2):
-        raise ValueError(f"action['discrete'] must have shape {(num_envs, 2)}, "
-                         f"got {discrete.shape}")
+    width = len(_DISCRETE[gearbox])
+    if discrete.shape != (num_envs, width):
+        raise ValueError(f"action['discrete'] must have shape {(num_envs, width)} with a "
+                         f"{gearbox} gearbox, got {discrete.shape}")
     if not np.isfinite(continuous).all():
         raise ValueError(f"action['continuous'] must be finite, got {continuous.tolist()}")
     if discrete.dtype.kind == "f" and not np.isfinite(discrete).all():
@@ -116,4 +123,6 @@ def parse_actions(action: dict, num_envs: int, pedals: str = "separate"
         throttle, brake = np.maximum(pedal, 0.0), np.maximum(-pedal, 0.0)
     else:
         throttle, brake = clipped[:, 1], clipped[:, 2]
+    if gearbox == "automatic":
+        return clipped[:, 0], throttle, brake, np.full(num_envs, GEAR_DRIVE), discrete[:, 0]
     return clipped[:, 0], throttle, brake, discrete[:, 0], discrete[:, 1]
