@@ -256,8 +256,12 @@ def make_agent(observation_space: gym.Space, action_space: gym.Space,
         action_space, squash=config.squash_continuous,
         state_dependent_std=config.state_dependent_std,
         log_std_min=config.log_std_min, log_std_max=config.log_std_max)
-    initial = action_distribution.initial_params(
-        config.initial_action, log_std=config.initial_log_std, logit=config.initial_logit)
+    try:
+        initial = action_distribution.initial_params(
+            config.initial_action, log_std=config.initial_log_std, logit=config.initial_logit)
+    except ValueError as error:  # name the config field: the env's action space decides
+        raise ValueError(f"network.initial_action does not fit the env's action space "
+                         f"{action_space}: {error}") from error
     network = ActorCritic(layout, config, action_distribution.state_independent_mask,
                           tuple(float(v) for v in initial))
     return Agent(observation_space, action_space, config, layout, action_distribution, network)

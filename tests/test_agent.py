@@ -345,6 +345,7 @@ def test_the_untrained_policy_prefers_the_configured_initial_action(state_depend
     np.testing.assert_allclose(probs[1], 1 / 3, rtol=1e-5)
     for bad, match in [({"continuous": [0.0, 1.0, 0.0]}, "strictly inside"),
                        ({"discrete": [3, 0]}, r"MultiDiscrete\[0\]"),
-                       ({"pedals": [0.5]}, "unknown action keys")]:
+                       ({"pedals": [0.5]}, "unknown action keys"),
+                       ({"discrete": [2]}, r"network\.initial_action .*needs 2 entries")]:
         with pytest.raises(ValueError, match=match):
             make_agent(obs_space, action_space, NetworkConfig(initial_action=bad))
