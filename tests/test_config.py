@@ -102,6 +102,16 @@ def test_shipped_configs_load_and_round_trip_through_the_dumped_yaml(path, tmp_p
     assert load_config(dumped) == config
 
 
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_network_fits_their_env(path):
+    """The network's initial_action must match the action space the env kwargs give (one
+    discrete entry with an automatic gearbox, one pedal with combined pedals)."""
+    from jaximpala.inline import agent_for_env
+
+    config = load_config(path)
+    agent_for_env(config.env.id, config.env.kwargs, config.network)
+
+
 def test_the_stable_config_keys_of_the_design_exist():
     stable = ["seed", "total_env_steps", "run_dir", "env.id", "env.num_envs", "algo.name",
               "algo.unroll_length", "algo.batch_size", "runtime.mode", "runtime.num_actors",
