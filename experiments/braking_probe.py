@@ -41,7 +41,8 @@ def record(env, policy, episodes: int, seed: int) -> np.ndarray:
             _, ttc = sim._following()
             speed = sim.ego.speed.copy()
             action = policy(obs, episode_start)
-            _, throttle, brake, _, _ = spaces.parse_actions(action, n, sim.config.pedals)
+            _, throttle, brake, _, _ = spaces.parse_actions(action, n, sim.config.pedals,
+                                                         sim.config.gearbox)
             obs, _, terminated, truncated, _ = env.step(action)
             keep = alive & (speed > MOVING)
             rows.append(np.stack([ttc, speed, throttle, brake, sim.kinematics.accel])[:, keep].T)

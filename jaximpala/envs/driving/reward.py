@@ -99,8 +99,8 @@ def terms(events: Events) -> dict[str, np.ndarray]:
         "crosswalk_yield": (
             events.in_occupied_crosswalk & (np.abs(events.speed) > YIELD_SPEED)
         ).astype(np.float64),
-        "tailgating": np.maximum(1.0 - events.headway / TAILGATE_HEADWAY, 0.0),
         "crosswalk_approach": _crosswalk_approach(events),
+        "tailgating": np.maximum(1.0 - events.headway / TAILGATE_HEADWAY, 0.0),
         "time_to_collision": np.maximum(1.0 - events.time_to_collision / TTC_HORIZON, 0.0),
         "lane_centering": np.abs(events.lane_offset) * np.abs(events.progress),
         "jerk": (events.jerk / 10.0) ** 2,
