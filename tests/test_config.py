@@ -39,6 +39,7 @@ import typing  # noqa: E402
 
 from jaximpala import config as config_module  # noqa: E402
 from jaximpala.config import ConfigError, RunConfig, dump_config, load_config  # noqa: E402
+from jaximpala.inline import agent_for_env  # noqa: E402
 from jaximpala.networks import NetworkConfig  # noqa: E402
 from jaximpala.train import check_driving_kwargs  # noqa: E402
 
@@ -106,8 +107,6 @@ def test_shipped_configs_load_and_round_trip_through_the_dumped_yaml(path, tmp_p
 def test_shipped_configs_network_fits_their_env(path):
     """The network's initial_action must match the action space the env kwargs give (one
     discrete entry with an automatic gearbox, one pedal with combined pedals)."""
-    from jaximpala.inline import agent_for_env
-
     config = load_config(path)
     agent_for_env(config.env.id, config.env.kwargs, config.network)
 
