@@ -4,7 +4,8 @@ Reads each run's `metrics.jsonl` (no W&B needed). Runs whose resolved configs di
 `seed` (and `run_dir`, `logging`, `checkpoint`) are one group: its curve is the mean over
 seeds with a 95% confidence band of the mean (normal approximation, mean +- 1.96 std /
 sqrt(n)), drawn on the env steps all its runs reached. Groups are labelled by the config
-keys that tell them apart.
+keys that tell them apart, or by `--labels`, one name per group in the order their first runs
+are given.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import pathlib
 import sys
+import textwrap
 
 import numpy as np
 
@@ -25,6 +27,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--metric", nargs="+", default=None,
                         help=f"metrics to plot (default: those of {list(DEFAULT_METRICS)} "
                              "that the runs logged)")
+    parser.add_argument("--labels", nargs="+", default=None, metavar="NAME",
+                        help="a name per group of runs, in the order the groups' first runs "
+                             "are given (default: the config keys that tell them apart)")
     parser.add_argument("--out", default="learning_curves.png", help="PNG to write")
     parser.add_argument("--smooth", type=int, default=10,
                         help="moving-average window, in logged records")
@@ -40,6 +45,12 @@ def run(args) -> int:
               f"{args.runs}", file=sys.stderr)
         return 2
     groups = group_runs(run_dirs)
+    if args.labels is not None:
+        if len(args.labels) != len(groups):
+            print(f"jaximpala plot: error: --labels gives {len(args.labels)} names for "
+                  f"{len(groups)} groups of runs: {list(groups)}", file=sys.stderr)
+            return 2
+        groups = dict(zip(args.labels, groups.values(), strict=True))
     metrics = args.metric or [m for m in DEFAULT_METRICS
                               if any(_has_metric(d, m) for d in run_dirs)]
     if not metrics:
@@ -148,7 +159,8 @@ def plot(groups: dict[str, list[pathlib.Path]], metrics: list[str], out: str, *,
                 continue
             x, mean, half = mean_and_band(curves, points)
             seeds = sum(1 for c in curves if len(c[0]))
-            line, = ax.plot(x, mean, label=f"{label} (n={seeds})")
+            wrapped = textwrap.fill(f"{label} (n={seeds})", 50 * len(metrics))
+            line, = ax.plot(x, mean, label=wrapped)
             ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.25)
             summary["metrics"][metric][label] = {
                 "final_mean": float(mean[-1]), "final_ci95": float(half[-1]),
@@ -156,8 +168,11 @@ def plot(groups: dict[str, list[pathlib.Path]], metrics: list[str], out: str, *,
         ax.set_xlabel("env steps")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+    # One legend for all panels, below them: config-key labels are often wider than a panel.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    legend = fig.legend(handles, labels, loc="upper center", fontsize="small",
+                        bbox_to_anchor=(0.5, 0.0), frameon=False)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=100, bbox_inches="tight", bbox_extra_artists=[legend])
     plt.close(fig)
     return summary

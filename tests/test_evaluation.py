@@ -227,3 +227,24 @@ def test_plot_groups_label_a_key_a_run_lacks_unset(tmp_path):
     groups = group_runs(runs)
     assert groups == {"env.kwargs.reward.tailgating=unset": [runs[0]],
                       "env.kwargs.reward.tailgating=-0.1": [runs[1]]}
+
+
+def test_plot_labels_name_the_groups_in_the_order_given(tmp_path, capsys):
+    runs = []
+    for name, lr in (("b", 1e-3), ("a", 3e-4)):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        (run_dir / "config.yaml").write_text(
+            f"seed: 0\nenv: {{id: x}}\nalgo: {{name: appo, learning_rate: {lr}}}\n")
+        (run_dir / "metrics.jsonl").write_text("".join(
+            json.dumps({"env_steps": 100 * u, "success_rate": lr * u}) + "\n"
+            for u in range(1, 4)))
+        runs.append(str(run_dir))
+    out = tmp_path / "curves.png"
+    assert main(["plot", *runs, "--labels", "fast", "slow", "--smooth", "1",
+                 "--out", str(out)]) == 0
+    finals = {label: group["final_mean"] for label, group
+              in json.loads(capsys.readouterr().out)["metrics"]["success_rate"].items()}
+    assert finals == pytest.approx({"fast": 3e-3, "slow": 9e-4})
+    assert main(["plot", *runs, "--labels", "one", "--out", str(out)]) == 2
+    assert "--labels gives 1 names for 2 groups" in capsys.readouterr().err
