@@ -12,5 +12,5 @@ import sys
 from jaximpala.sweep import main
 
 if __name__ == "__main__":
-    sys.exit(main(None, name="seeds", config="configs/driving_appo.yaml", axes={},
+    sys.exit(main(None, name="seeds", config="configs/driving_lane_assist.yaml", axes={},
                   description=__doc__.splitlines()[0], seeds=5))

@@ -18,5 +18,5 @@ AXES = {
 }
 
 if __name__ == "__main__":
-    sys.exit(main(None, name="driving_lr_entropy", config="configs/driving_appo.yaml",
+    sys.exit(main(None, name="driving_lr_entropy", config="configs/driving_lane_assist.yaml",
                   axes=AXES, description=__doc__.splitlines()[0]))

@@ -27,7 +27,7 @@ from jaximpala.config import to_dict as config_to_dict
 from jaximpala.runs import SOURCE_ROOT, default_run_dir, prepare_run_dir, read_run_config
 
 CONFIG_DIR = SOURCE_ROOT / "configs"
-DEFAULT_CONFIG = "driving_appo"
+DEFAULT_CONFIG = "driving_lane_assist"
 CHECKPOINT_DIR = "checkpoints"
 DEMONSTRATIONS_FILE = "demonstrations.msgpack"  # the imitation term's windows (pretrain.bc_coef)
 

@@ -1,13 +1,13 @@
 """End to end: `jaximpala train` on the default driving config learns to drive (slow).
 
-Trains the default config (`configs/driving_appo.yaml`) as the README's first command does
-(`easy` preset, APPO with an LSTM core, inline, 2M env steps; ~9-17 minutes on 2 cores),
-then compares the end-of-training evaluation with the scripted baseline driver on the same
-32 held-out scenarios. The floor is what the config reaches today with a margin
-(2026-11-21, seeds 0, 1, 2: success 0.91 / 0.91 / 1.0, collisions 0.09 / 0.06 / 0.0; the
-baseline about 1.0 and 0.0; the untrained policy 0; without the LSTM 0.88 / 0.88 / 0.62),
-so a regression in learning fails it. The project's bar, at least the baseline's success
-rate, is not met yet (experiments/README.md) and is printed alongside.
+Trains the default config (`configs/driving_lane_assist.yaml`) as the README's first command
+does (`easy` preset with lane assist, an automatic gearbox and one pedal; APPO with an LSTM
+core, inline, 2M env steps; ~9-15 minutes on 2 cores), then compares the end-of-training
+evaluation with the scripted baseline driver, given the same assists, on the same 32
+held-out scenarios. The bar is the project's: at least the baseline's success rate (six
+seeds of this config, 0-4 and 6, drove all 32, and all of the 100 held-out routes that
+`jaximpala eval` drives, sampled; experiments/README.md, run 79), and no more collisions than
+it, so a regression in learning fails it.
 """
 
 import json
@@ -17,9 +17,6 @@ import pytest
 from jaximpala.cli import main
 from jaximpala.config import load_config
 from jaximpala.evaluation import evaluate_baseline
-
-SUCCESS_FLOOR = 0.75
-COLLISION_CEILING = 0.2
 
 
 @pytest.mark.slow
@@ -37,5 +34,5 @@ def test_the_default_config_learns_to_drive_on_easy(tmp_path, capsys):
           f"{learned['collision_rate']:.2f}; baseline: success {baseline['success_rate']:.2f}, "
           f"collisions {baseline['collision_rate']:.2f}")
     assert learned["episodes"] == baseline["episodes"] == config.eval.episodes
-    assert learned["success_rate"] >= SUCCESS_FLOOR
-    assert learned["collision_rate"] <= COLLISION_CEILING
+    assert learned["success_rate"] >= baseline["success_rate"]
+    assert learned["collision_rate"] <= baseline["collision_rate"]

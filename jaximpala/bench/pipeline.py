@@ -18,7 +18,7 @@
    goes (the learner shares the same cores as the actors).
 
 The env and network are `--env`'s defaults (the full observation: camera + LiDAR + state,
-CNN encoder), or those of a run config with `--config` (e.g. `configs/driving_appo.yaml`,
+CNN encoder), or those of a run config with `--config` (e.g. `configs/driving_lane_assist.yaml`,
 the default job: camera off, MLP encoder, LSTM core), so the figures are those of the run
 you launch.
 """
