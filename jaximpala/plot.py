@@ -47,8 +47,8 @@ def run(args) -> int:
     groups = group_runs(run_dirs)
     if args.labels is not None:
         if len(args.labels) != len(groups):
-            print(f"jaximpala plot: error: --labels gives {len(args.labels)} names for "
-                  f"{len(groups)} groups of runs: {list(groups)}", file=sys.stderr)
+            print(f"jaximpala plot: error: {len(args.labels)} --labels for {len(groups)} "
+                  f"groups of runs: {list(groups)}", file=sys.stderr)
             return 2
         groups = dict(zip(args.labels, groups.values(), strict=True))
     metrics = args.metric or [m for m in DEFAULT_METRICS

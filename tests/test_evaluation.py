@@ -247,4 +247,4 @@ def test_plot_labels_name_the_groups_in_the_order_given(tmp_path, capsys):
               in json.loads(capsys.readouterr().out)["metrics"]["success_rate"].items()}
     assert finals == pytest.approx({"fast": 3e-3, "slow": 9e-4})
     assert main(["plot", *runs, "--labels", "one", "--out", str(out)]) == 2
-    assert "--labels gives 1 names for 2 groups" in capsys.readouterr().err
+    assert "1 --labels for 2 groups of runs" in capsys.readouterr().err
