@@ -78,7 +78,7 @@ def test_a_fresh_run_refuses_a_run_dir_that_has_checkpoints(tmp_path, capsys):
     (["--resume", "/nonexistent/run"], "/nonexistent/run is not a run directory"),
     (["env.kwargs.lane_assist_nudge=0.9"],
      "env.kwargs: driving.lane_assist_nudge must be in [0.0, 0.5], got 0.9"),
-    (["env.kwargs.lane_assist_gap_time=3"],
+    (["env.kwargs.steering=angle", "env.kwargs.lane_assist_gap_time=3"],
      "env.kwargs: driving.lane_assist_gap_time is a lane-assist setting"),
     (["env.kwargs.steer=angle"], "env.kwargs: driving: unknown option(s) ['steer']"),
 ])
