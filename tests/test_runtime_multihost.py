@@ -1,5 +1,9 @@
 """Two learner processes on 127.0.0.1 joined by `jax.distributed` (gloo CPU collectives),
-each with its own actor; every actor feeds both learners, process 0 publishes params."""
+each with its own actor; every actor feeds both learners, process 0 publishes params.
+
+Each learner's stdout and stderr go to files (a pipe nobody reads until the end could fill
+and stall a learner), and Python's faulthandler is on: if the learners do not get where a
+test waits for them, they are aborted and the failure shows every thread's stack."""
 
 import json
 import os
@@ -8,27 +12,58 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 
 from tests.test_runtime import ROOT, _wait_for
 
+WAIT_S = 300
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
+
+class _Learner(NamedTuple):
+    process: subprocess.Popen
+    stdout: Path
+    stderr: Path
+
+
+def _popen(command: list[str], out_dir: Path, name: str, **environ) -> _Learner:
+    stdout, stderr = out_dir / f"{name}.stdout", out_dir / f"{name}.stderr"
+    with stdout.open("w") as out, stderr.open("w") as err:
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=out, stderr=err, text=True,
+            env=dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", PYTHONFAULTHANDLER="1",
+                     **environ))
+    return _Learner(process, stdout, stderr)
+
+
+def _free_ports(count: int, *, with_successor: int = 0) -> list[int]:
+    """`count` distinct ports nobody listens on; for the first `with_successor` of them the
+    next port is free too (learner i of a run binds `trajectory_port + i`)."""
+    held, ports = [], []
+    while len(ports) < count:
+        s = socket.socket()
         s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
+        held.append(s)
+        port = s.getsockname()[1]
+        if len(ports) < with_successor:
+            successor = socket.socket()
+            held.append(successor)
+            try:
+                successor.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        ports.append(port)
+    for s in held:  # held until every port is picked, so that none is picked twice
         s.close()
     return ports
 
 
-def _start_learners(tmp_path, updates: int, **runtime) -> list[subprocess.Popen]:
+def _start_learners(tmp_path, updates: int, **runtime) -> list[_Learner]:
     """Two learner processes (one actor each) of a CartPole run of `updates` updates."""
-    coordinator, params, params_request = _free_ports(3)
-    trajectory = _free_ports(1)[0]  # learner i binds trajectory + i
-    processes = []
+    trajectory, coordinator, params, params_request = _free_ports(4, with_successor=1)
+    learners = []
     for process_id in range(2):
         out = tmp_path / f"learner{process_id}"
         out.mkdir()
@@ -44,10 +79,9 @@ def _start_learners(tmp_path, updates: int, **runtime) -> list[subprocess.Popen]
                         "coordinator_address": f"127.0.0.1:{coordinator}", **runtime},
         }
         (out / "config.json").write_text(json.dumps(config))
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.distributed_harness", str(out / "config.json"),
-             str(out)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")))
-    return processes
+        learners.append(_popen([sys.executable, "-m", "tests.distributed_harness",
+                                str(out / "config.json"), str(out)], out, "learner"))
+    return learners
 
 
 def _complete_lines(path) -> list[str]:
@@ -62,35 +96,60 @@ def _last_update(path) -> dict | None:
     return json.loads(lines[-1]) if lines else None
 
 
-def _all_running(processes) -> bool:
-    """True while every learner runs; fails, naming how the others ended, otherwise."""
-    ended = [(p.returncode, (p.communicate()[1] or "")[-2000:])
-             for p in processes if p.poll() is not None]
-    assert not ended, f"a learner ended early (code, stderr): {ended}"
+def _stderr_tails(learners, chars: int = 6000) -> str:
+    return "\n".join(f"--- learner {i} (code {learner.process.returncode}), end of stderr:\n"
+                     f"{learner.stderr.read_text()[-chars:]}"
+                     for i, learner in enumerate(learners))
+
+
+def _all_running(learners) -> bool:
+    """True while every learner runs; fails, with their stderr, otherwise."""
+    assert all(learner.process.poll() is None for learner in learners), (
+        f"a learner ended early\n{_stderr_tails(learners)}")
     return True
 
 
-def _kill_survivors(processes) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
+def _wait_while_running(learners, condition, what: str) -> None:
+    """Waits for `condition` while every learner runs. Past `WAIT_S`, every learner is
+    aborted (SIGABRT: faulthandler prints each thread's stack) and the failure shows where
+    each one was."""
+    try:
+        _wait_for(lambda: _all_running(learners) and condition(), WAIT_S, what)
+    except AssertionError as error:
+        if not str(error).startswith("timed out"):
+            raise
+        for learner in learners:
+            learner.process.send_signal(signal.SIGABRT)
+        for learner in learners:
+            try:
+                learner.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                learner.process.kill()
+        raise AssertionError(f"{error}\n{_stderr_tails(learners, 20_000)}") from None
+
+
+def _kill_survivors(learners) -> None:
+    for learner in learners:
+        if learner.process.poll() is None:
+            learner.process.kill()
+        learner.process.wait()
 
 
 def test_two_learner_processes_average_gradients_and_share_actors(tmp_path):
     """The run goes on until both learners have had trajectories from both actors (how
     long depends on which actor compiles `act` first), then SIGTERM to learner 0 alone
     must stop both after the same update, with the same params."""
-    processes = _start_learners(tmp_path, 100_000)
+    learners = _start_learners(tmp_path, 100_000)
     logs = [tmp_path / f"learner{i}" / "updates.jsonl" for i in range(2)]
     try:
-        _wait_for(lambda: _all_running(processes) and all(
+        _wait_while_running(learners, lambda: all(
             (u := _last_update(log)) and u["actors_seen"] == 2 and u["update"] >= 3
-            for log in logs), 300, "both actors to feed both learners")
-        processes[0].send_signal(signal.SIGTERM)
-        for process in processes:
-            assert process.wait(timeout=120) == 0
+            for log in logs), "both actors to feed both learners")
+        learners[0].process.send_signal(signal.SIGTERM)
+        for learner in learners:
+            assert learner.process.wait(timeout=120) == 0, _stderr_tails(learners)
     finally:
-        _kill_survivors(processes)
+        _kill_survivors(learners)
     checkpoints = [(tmp_path / f"learner{i}" / "checkpoint.msgpack").read_bytes()
                    for i in range(2)]
     results = [json.loads((tmp_path / f"learner{i}" / "result.json").read_text())
@@ -112,28 +171,30 @@ def test_a_killed_learner_stops_its_peer_within_the_peer_timeout(tmp_path):
     ends (with an error) once the peer has been silent for `peer_timeout_s`, and takes its
     actor with it."""
     peer_timeout_s = 10
-    processes = _start_learners(tmp_path, 100_000, peer_timeout_s=peer_timeout_s)
+    learners = _start_learners(tmp_path, 100_000, peer_timeout_s=peer_timeout_s)
+    survivor, killed = (learner.process for learner in learners)
     try:
-        _wait_for(lambda: _all_running(processes) and _updates_written(
-            tmp_path / "learner1" / "updates.jsonl") >= 3, 300, "the learners to train together")
-        survivor = psutil.Process(processes[0].pid)
-        actors = survivor.children(recursive=True)
-        processes[1].send_signal(signal.SIGKILL)
+        _wait_while_running(learners, lambda: _updates_written(
+            tmp_path / "learner1" / "updates.jsonl") >= 3, "the learners to train together")
+        actors = psutil.Process(survivor.pid).children(recursive=True)
+        killed.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
-        returncode = processes[0].wait(timeout=peer_timeout_s + 90)
+        returncode = survivor.wait(timeout=peer_timeout_s + 90)
         waited = time.monotonic() - killed_at
         print(f"learner 0 ended {waited:.1f} s after its peer was killed, code {returncode}")
         assert returncode != 0
         _, alive = psutil.wait_procs(actors, timeout=15)
         assert alive == []
     finally:
-        _kill_survivors(processes)
+        _kill_survivors(learners)
 
 
-def _start_train_processes(run_dir, *argv: str) -> list[subprocess.Popen]:
-    """`jaximpala train ... argv` as learner processes 0 and 1 of one CartPole run."""
-    coordinator, trajectory, params, params_request = _free_ports(4)
-    processes = []
+def _start_train_processes(run_dir: Path, out_dir: Path, *argv: str) -> list[_Learner]:
+    """`jaximpala train ... argv` as learner processes 0 and 1 of one CartPole run, their
+    output in `out_dir`."""
+    trajectory, coordinator, params, params_request = _free_ports(4, with_successor=1)
+    out_dir.mkdir()
+    learners = []
     for process_id in range(2):
         command = [
             sys.executable, "-m", "jaximpala", "train", *argv, "logging.log_every=1",
@@ -141,27 +202,26 @@ def _start_train_processes(run_dir, *argv: str) -> list[subprocess.Popen]:
             "runtime.mode=distributed", "runtime.num_actors=1",
             f"runtime.trajectory_port={trajectory}", f"runtime.params_port={params}",
             f"runtime.params_request_port={params_request}"]
-        environ = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu",
-                       JAXIMPALA_COORDINATOR_ADDRESS=f"127.0.0.1:{coordinator}",
-                       JAXIMPALA_NUM_PROCESSES="2", JAXIMPALA_PROCESS_ID=str(process_id))
-        processes.append(subprocess.Popen(command, cwd=ROOT, env=environ, text=True,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    return processes
+        learners.append(_popen(
+            command, out_dir, f"learner{process_id}",
+            JAXIMPALA_COORDINATOR_ADDRESS=f"127.0.0.1:{coordinator}",
+            JAXIMPALA_NUM_PROCESSES="2", JAXIMPALA_PROCESS_ID=str(process_id)))
+    return learners
 
 
-def _sigterm_process_0_after(processes, metrics_files, updates: int) -> list[dict]:
+def _sigterm_process_0_after(learners, metrics_files, updates: int) -> list[dict]:
     """Waits until every metrics file has `updates` lines, SIGTERMs learner 0 alone and
     returns both learners' summaries (they must exit 0)."""
     try:
-        _wait_for(lambda: _all_running(processes) and all(
-            _updates_written(m) >= updates for m in metrics_files), 300,
+        _wait_while_running(learners, lambda: all(
+            _updates_written(m) >= updates for m in metrics_files),
             "the learners to train together")
-        processes[0].send_signal(signal.SIGTERM)
-        outputs = [p.communicate(timeout=120) for p in processes]
+        learners[0].process.send_signal(signal.SIGTERM)
+        codes = [learner.process.wait(timeout=120) for learner in learners]
     finally:
-        _kill_survivors(processes)
-    assert [p.returncode for p in processes] == [0, 0], [err[-2000:] for _, err in outputs]
-    return [json.loads(out.splitlines()[-2]) for out, _ in outputs]
+        _kill_survivors(learners)
+    assert codes == [0, 0], _stderr_tails(learners)
+    return [json.loads(learner.stdout.read_text().splitlines()[-2]) for learner in learners]
 
 
 def test_jaximpala_train_on_two_hosts_stops_on_sigterm_and_resumes(tmp_path):
@@ -172,7 +232,7 @@ def test_jaximpala_train_on_two_hosts_stops_on_sigterm_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     metrics = [run_dir / "metrics.jsonl", run_dir / "metrics.process1.jsonl"]
     summaries = _sigterm_process_0_after(_start_train_processes(
-        run_dir, "--config", "cartpole_impala", f"run_dir={run_dir}",
+        run_dir, tmp_path / "first", "--config", "cartpole_impala", f"run_dir={run_dir}",
         "total_env_steps=10000000"), metrics, 3)
     assert [s["stopped"] for s in summaries] == [True, True]
     stopped_at = summaries[0]["updates"]
@@ -182,7 +242,7 @@ def test_jaximpala_train_on_two_hosts_stops_on_sigterm_and_resumes(tmp_path):
     assert written == list(range(1, stopped_at + 1))  # one writer, every update once
 
     summaries = _sigterm_process_0_after(_start_train_processes(
-        run_dir, "--resume", str(run_dir)), metrics, stopped_at + 3)
+        run_dir, tmp_path / "resumed", "--resume", str(run_dir)), metrics, stopped_at + 3)
     assert summaries[0]["updates"] == summaries[1]["updates"] >= stopped_at + 3
     written = [json.loads(line)["update"] for line in metrics[0].read_text().splitlines()]
     assert written == list(range(1, summaries[0]["updates"] + 1))
