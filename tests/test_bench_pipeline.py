@@ -7,6 +7,7 @@ import numpy as np
 from jaximpala.bench.pipeline import (
     _env_and_network,
     _example_arrays,
+    measure_acting,
     measure_raw_simulator,
     measure_zmq,
 )
@@ -47,6 +48,15 @@ def test_the_driving_random_policy_resets_like_an_actor_and_uniform_samples_bare
     assert uniform_rate > 0 and driving_rate > 0
     assert driving_episodes > 5.0  # an episode per < 200 frames, as an untrained actor's
     assert uniform_episodes < driving_episodes / 10
+
+
+def test_acting_without_sockets_collects_with_the_configs_network():
+    # The peer that splits the actor-overhead ratio: a spawned single-threaded process that
+    # builds the config's env and network and collects whole unrolls (one that fails puts
+    # no rate on the queue, and the measurement raises).
+    args = _args(config="configs/driving_appo.yaml", num_envs=4, actors=1, seconds=1.0)
+    rate, episodes = measure_acting(args)
+    assert rate > 0 and episodes >= 0
 
 
 def test_transport_from_several_actors_counts_every_validated_message(tmp_path):

@@ -31,3 +31,20 @@ def test_cli_runs_our_part_only(capsys):
 def test_profile_names_the_simulator_step():
     out = sim.profile_step(num_envs=2, steps=5, camera=False)
     assert "function calls" in out and "sim.py" in out
+
+
+def test_random_driving_actions_fit_every_action_layout_and_drive():
+    from jaximpala.envs.driving.env import DrivingVectorEnv
+    from jaximpala.envs.driving.spaces import action_space
+
+    for pedals in ("separate", "combined"):
+        for gearbox in ("manual", "automatic"):
+            actions = sim.random_driving_actions(3, seed=0, pedals=pedals, gearbox=gearbox)
+            space = action_space(pedals, gearbox)
+            for action in actions:
+                assert all(space.contains({k: v[i] for k, v in action.items()})
+                           for i in range(3)), (pedals, gearbox)
+            env = DrivingVectorEnv(num_envs=3, pedals=pedals, gearbox=gearbox)
+            env.reset(seed=0)
+            speeds = [env.step(action)[4]["speed"] for action in actions]
+            assert (speeds[-1] > 0).all(), (pedals, gearbox)  # in drive, throttle on

@@ -65,20 +65,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also print the top functions of N=64 steps, camera on and off")
 
 
-def random_driving_actions(num_envs: int, seed: int) -> list[dict]:
-    """32 batched actions of a random steering/throttle policy (cycled by the benchmark)."""
+def random_driving_actions(num_envs: int, seed: int, *, pedals: str = "separate",
+                           gearbox: str = "manual") -> list[dict]:
+    """32 batched actions of a random steering/throttle policy (cycled by the benchmark),
+    in drive with no signal, laid out for the env's `pedals` and `gearbox` (see
+    `spaces.action_space`): with combined pedals the throttle is the one pedal, with an
+    automatic gearbox the only discrete action is the signal."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    return [
-        {
-            "continuous": np.stack(
-                [rng.uniform(-0.2, 0.2, num_envs), rng.uniform(0.0, 1.0, num_envs),
-                 np.zeros(num_envs)], axis=1).astype(np.float32),
-            "discrete": np.tile(np.array([2, 0]), (num_envs, 1)),
-        }
-        for _ in range(32)
-    ]
+    discrete = np.array([0] if gearbox == "automatic" else [2, 0])
+    actions = []
+    for _ in range(32):
+        steer, throttle = rng.uniform(-0.2, 0.2, num_envs), rng.uniform(0.0, 1.0, num_envs)
+        columns = [steer, throttle] if pedals == "combined" else [
+            steer, throttle, np.zeros(num_envs)]
+        actions.append({"continuous": np.stack(columns, axis=1).astype(np.float32),
+                        "discrete": np.tile(discrete, (num_envs, 1))})
+    return actions
 
 
 def _started_env(num_envs: int, camera: bool, seed: int):
