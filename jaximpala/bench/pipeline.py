@@ -355,11 +355,22 @@ def measure_raw_simulator(args, policy: str) -> RawRate:
                    sum(r.episodes_per_1k_frames for r in rates) / len(rates))
 
 
+class ActingRate(NamedTuple):
+    """Acting throughput, how often episodes end, and microseconds per env step spent in
+    the simulator, in the network (`act` and fetching its output) and in the rest."""
+
+    frames_per_s: float
+    episodes_per_1k_frames: float
+    env_us: float
+    network_us: float
+    other_us: float
+
+
 def _acting_steps(env, network, unroll_length: int, seconds: float, actor_id: int,
                   results) -> None:
-    """(frames/s, episodes per 1,000 frames) of one single-threaded process collecting
-    unrolls as actor `actor_id` of `measure_actors` does (same params, key and env seed),
-    with no sockets: an actor's work before it streams."""
+    """`ActingRate` of one single-threaded process collecting unrolls as actor `actor_id`
+    of `measure_actors` does (same params, key and env seed), with no sockets: an actor's
+    work before it streams."""
     from jaximpala.actor import _SINGLE_THREAD_ENV
 
     os.environ.update(_SINGLE_THREAD_ENV)
@@ -379,23 +390,30 @@ def _acting_steps(env, network, unroll_length: int, seconds: float, actor_id: in
     collector = Collector(vector_env, agent, unroll_length=unroll_length,
                           gamma=AlgoConfig().gamma, key=key, seed=env_seed)
     collector.collect(params, 0)  # compiles `act`
-    frames = episodes = 0
+    frames = episodes = env_seconds = network_seconds = 0.0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
-        episodes += len(collector.collect(params, 0)[1].episodes)
-        frames += unroll_length * vector_env.num_envs
-    results.put(RawRate(frames / (time.perf_counter() - start), 1000.0 * episodes / frames))
+        stats = collector.collect(params, 0)[1]
+        episodes += len(stats.episodes)
+        env_seconds += stats.env_seconds
+        network_seconds += stats.inference_seconds
+        frames += stats.env_steps
+    elapsed = time.perf_counter() - start
+    results.put(ActingRate(frames / elapsed, 1000.0 * episodes / frames,
+                           1e6 * env_seconds / frames, 1e6 * network_seconds / frames,
+                           1e6 * (elapsed - env_seconds - network_seconds) / frames))
     vector_env.close()
 
 
-def measure_acting(args) -> RawRate:
-    """Summed frames/s and mean episodes per 1,000 frames of A concurrent processes acting
-    as the A actors of `measure_actors` do, without streaming."""
+def measure_acting(args) -> ActingRate:
+    """`ActingRate` of A concurrent processes acting as the A actors of `measure_actors`
+    do, without streaming: frames/s summed, the rest averaged over the processes."""
     env, network = _env_and_network(args)
     rates = _in_processes(_acting_steps, [(env, network, args.unroll_length, args.seconds, i)
                                           for i in range(args.actors)])
-    return RawRate(sum(r.frames_per_s for r in rates),
-                   sum(r.episodes_per_1k_frames for r in rates) / len(rates))
+    means = {name: sum(getattr(r, name) for r in rates) / len(rates)
+             for name in ActingRate._fields[1:]}
+    return ActingRate(sum(r.frames_per_s for r in rates), **means)
 
 
 def measure_actors(args) -> tuple[float, float]:
@@ -486,8 +504,9 @@ def bench_actors(args) -> dict:
     return {"raw_simulator": raw, "arriving_frames_per_s": arriving,
             "arriving_episodes_per_1k_frames": arriving_episodes,
             "acting_frames_per_s": acting,
-            "acting_episodes_per_1k_frames": (acting_before.episodes_per_1k_frames
-                                              + acting_after.episodes_per_1k_frames) / 2,
+            **{f"acting_{name}": (getattr(acting_before, name)
+                                  + getattr(acting_after, name)) / 2
+               for name in ActingRate._fields[1:]},
             "efficiency": {policy: arriving / raw[policy]["frames_per_s"]
                            for policy in policies},
             "judged_against": nearest,
@@ -566,6 +585,8 @@ def run(args) -> int:
               f"{a['acting_over_raw']:.2f} of raw "
               f"(the network's cost) x arriving / acting {a['arriving_over_acting']:.2f} "
               f"(the pipeline's cost)")
+        print(f"  per env step of one acting process: simulator {a['acting_env_us']:.1f} us, "
+              f"network {a['acting_network_us']:.1f} us, the rest {a['acting_other_us']:.1f} us")
     if "train" in args.parts:
         e = results["train"] = bench_train(args)
         print(f"train (A={args.actors}, T={args.unroll_length}, B={args.batch_size}): "
