@@ -32,7 +32,7 @@ def _popen(command: list[str], out_dir: Path, name: str, **environ) -> _Learner:
     stdout, stderr = out_dir / f"{name}.stdout", out_dir / f"{name}.stderr"
     with stdout.open("w") as out, stderr.open("w") as err:
         process = subprocess.Popen(
-            command, cwd=ROOT, stdout=out, stderr=err, text=True,
+            command, cwd=ROOT, stdout=out, stderr=err,
             env=dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", PYTHONFAULTHANDLER="1",
                      **environ))
     return _Learner(process, stdout, stderr)

@@ -338,9 +338,8 @@ def _in_processes(target, arguments: list[tuple]) -> list:
             if failed or time.monotonic() > deadline:
                 for process in processes:
                     process.kill()
-                raise RuntimeError(f"{target.__name__}: a benchmark process ended with code "
-                                   f"{failed[0]}" if failed else f"{target.__name__}: no "
-                                   "result in 600 s") from None
+                why = f"ended with code {failed[0]}" if failed else "gave no result in 600 s"
+                raise RuntimeError(f"{target.__name__}: a benchmark process {why}") from None
     for process in processes:
         process.join()
     return values
