@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import faulthandler
 import os
 import resource
 import signal
@@ -101,6 +102,7 @@ def run_actor(spec: ActorSpec) -> None:
     os.environ.update(_SINGLE_THREAD_ENV)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the learner stops us in order
     signal.signal(signal.SIGTERM, _on_sigterm)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # as the learner (`cli.main`)
     _die_with_parent(spec.parent_pid)
     try:
         _Actor(spec).run()

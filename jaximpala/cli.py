@@ -7,7 +7,9 @@ Each subcommand lives in its own module and is imported only when it runs, so
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
+import signal
 import sys
 
 # command -> module with `add_arguments(parser)` and `run(args) -> int`.
@@ -61,7 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    _dump_stacks_on_sigusr1()
     return int(args.handler(args) or 0)
+
+
+def _dump_stacks_on_sigusr1() -> None:
+    """`kill -USR1 PID` prints every thread's Python stack to stderr and the command goes
+    on: where a run that stopped making progress waits (for data, a peer, a collective)."""
+    try:  # the process's own stderr: `sys.stderr` may be a stand-in with no descriptor
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    except (AttributeError, ValueError):  # no SIGUSR1 (Windows) or no stderr at all
+        pass
 
 
 if __name__ == "__main__":

@@ -350,7 +350,7 @@ def join_distributed(runtime: RuntimeConfig) -> None:
 
     CPU collectives go through gloo, so the same code runs on CPU-only hosts and tests.
     Actors never join: only learner processes are in the group. A process silent for
-    `peer_timeout_s` (killed, hung, its host gone) makes jax.distributed end every process
+    `peer_timeout_s` (killed, frozen, its host gone) makes jax.distributed end every process
     of the group, whose actors then die with their parent (no orphans).
     """
     if runtime.num_processes == 1 or jax.distributed.is_initialized():
