@@ -111,26 +111,37 @@ def run_actor(spec: ActorSpec) -> None:
     print(f"actor {spec.actor_id} (incarnation {spec.incarnation}) stopped", file=sys.stderr)
 
 
+def make_collector(spec: ActorSpec):
+    """`(agent, collector, init_key)` of one actor incarnation: its vector env, agent and
+    `Collector` seeded from `actor_seeds`; `init_key` (the key's other half) is for a params
+    template. The actor's work without its sockets (the pipeline benchmark uses it too)."""
+    import jax
+
+    import jaximpala.envs  # noqa: F401  (registers the driving ids)
+    from jaximpala.agent import make_agent
+    from jaximpala.inline import make_vector_env
+    from jaximpala.rollout import Collector
+
+    key, env_seed = actor_seeds(spec.seed, spec.actor_id, spec.incarnation)
+    env = make_vector_env(spec.env_id, spec.num_envs, spec.env_kwargs)
+    agent = make_agent(env.single_observation_space, env.single_action_space, spec.network)
+    init_key, key = jax.random.split(key)
+    collector = Collector(env, agent, unroll_length=spec.unroll_length, gamma=spec.gamma,
+                          key=key, seed=env_seed)
+    return agent, collector, init_key
+
+
 class _Actor:
     def __init__(self, spec: ActorSpec):
         import jax
         import zmq
 
-        import jaximpala.envs  # noqa: F401  (registers the driving ids)
-        from jaximpala.agent import make_agent
-        from jaximpala.inline import make_vector_env
-        from jaximpala.rollout import Collector
         from jaximpala.transport.sockets import Curve, ParamsClient, make_socket
 
         self.spec = spec
-        key, env_seed = actor_seeds(spec.seed, spec.actor_id, spec.incarnation)
-        self.env = make_vector_env(spec.env_id, spec.num_envs, spec.env_kwargs)
-        self.agent = make_agent(self.env.single_observation_space,
-                                self.env.single_action_space, spec.network)
-        init_key, key = jax.random.split(key)
+        self.agent, self.collector, init_key = make_collector(spec)
+        self.env = self.collector.env
         template = jax.device_get(self.agent.init(init_key))
-        self.collector = Collector(self.env, self.agent, unroll_length=spec.unroll_length,
-                                   gamma=spec.gamma, key=key, seed=env_seed)
         curve = Curve.client(spec.curve_keys_dir) if spec.curve_keys_dir else None
         self.context = zmq.Context()
         self.params = ParamsClient(self.context, spec.params_pub_endpoint,

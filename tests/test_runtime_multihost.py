@@ -116,8 +116,8 @@ def _wait_while_running(learners, condition, what: str) -> None:
     try:
         _wait_for(lambda: _all_running(learners) and condition(), WAIT_S, what)
     except AssertionError as error:
-        if not str(error).startswith("timed out"):
-            raise
+        if any(learner.process.poll() is not None for learner in learners):
+            raise  # `_all_running`'s failure: a learner ended early, its stderr is shown
         for learner in learners:
             learner.process.send_signal(signal.SIGABRT)
         for learner in learners:

@@ -365,29 +365,19 @@ class ActingRate(NamedTuple):
     other_us: float
 
 
-def _acting_steps(env, network, unroll_length: int, seconds: float, actor_id: int,
-                  results) -> None:
-    """`ActingRate` of one single-threaded process collecting unrolls as actor `actor_id`
-    of `measure_actors` does (same params, key and env seed), with no sockets: an actor's
-    work before it streams."""
+def _acting_steps(spec, seconds: float, results) -> None:
+    """`ActingRate` of one single-threaded process collecting unrolls as the actor of
+    `spec` does (`actor.make_collector`), acting with the params `measure_actors`
+    publishes, with no sockets: an actor's work before it streams."""
     from jaximpala.actor import _SINGLE_THREAD_ENV
 
     os.environ.update(_SINGLE_THREAD_ENV)
     import jax
 
-    import jaximpala.envs  # noqa: F401
-    from jaximpala.actor import actor_seeds
-    from jaximpala.config import AlgoConfig
-    from jaximpala.inline import agent_for_env, make_vector_env
-    from jaximpala.rollout import Collector
+    from jaximpala.actor import make_collector
 
-    agent = agent_for_env(env.id, env.kwargs, network)
+    agent, collector, _ = make_collector(spec)
     params = agent.init(jax.random.key(BENCH_SEED))
-    key, env_seed = actor_seeds(BENCH_SEED, actor_id, incarnation=0)
-    _, key = jax.random.split(key)  # as `actor._Actor` does (its first half inits a template)
-    vector_env = make_vector_env(env.id, env.num_envs, env.kwargs)
-    collector = Collector(vector_env, agent, unroll_length=unroll_length,
-                          gamma=AlgoConfig().gamma, key=key, seed=env_seed)
     collector.collect(params, 0)  # compiles `act`
     frames = episodes = env_seconds = network_seconds = 0.0
     start = time.perf_counter()
@@ -401,15 +391,25 @@ def _acting_steps(env, network, unroll_length: int, seconds: float, actor_id: in
     results.put(ActingRate(frames / elapsed, 1000.0 * episodes / frames,
                            1e6 * env_seconds / frames, 1e6 * network_seconds / frames,
                            1e6 * (elapsed - env_seconds - network_seconds) / frames))
-    vector_env.close()
+    collector.env.close()
 
 
 def measure_acting(args) -> ActingRate:
     """`ActingRate` of A concurrent processes acting as the A actors of `measure_actors`
-    do, without streaming: frames/s summed, the rest averaged over the processes."""
-    env, network = _env_and_network(args)
-    rates = _in_processes(_acting_steps, [(env, network, args.unroll_length, args.seconds, i)
-                                          for i in range(args.actors)])
+    do (same ids, seed and so keys and env seeds), without streaming: frames/s summed, the
+    rest averaged over the processes."""
+    from types import SimpleNamespace
+
+    from jaximpala.config import AlgoConfig, RuntimeConfig
+    from jaximpala.runtime import actor_specs
+
+    (env, network), algo = _env_and_network(args), AlgoConfig(unroll_length=args.unroll_length)
+    runtime = RuntimeConfig(mode="distributed", num_actors=args.actors)
+    no_sockets = SimpleNamespace(all_trajectory_endpoints=(), report_endpoint="",
+                                 params_endpoints=("", ""))  # the specs' endpoints go unused
+    spec_for = actor_specs(env, algo, network, BENCH_SEED, no_sockets, runtime)
+    specs = [spec_for(slot, 0) for slot in range(args.actors)]
+    rates = _in_processes(_acting_steps, [(spec, args.seconds) for spec in specs])
     means = {name: sum(getattr(r, name) for r in rates) / len(rates)
              for name in ActingRate._fields[1:]}
     return ActingRate(sum(r.frames_per_s for r in rates), **means)
@@ -489,8 +489,8 @@ def bench_actors(args) -> dict:
     before = {policy: measure_raw_simulator(args, policy) for policy in policies}
     acting_before = measure_acting(args)
     arriving, arriving_episodes = measure_actors(args)
-    acting_after = measure_acting(args)
-    acting = (acting_before.frames_per_s + acting_after.frames_per_s) / 2
+    acting = ActingRate(*((b + a) / 2 for b, a in zip(acting_before, measure_acting(args),
+                                                      strict=True)))
     after = {policy: measure_raw_simulator(args, policy) for policy in policies}
     raw = {policy: {"frames_per_s": (before[policy].frames_per_s
                                      + after[policy].frames_per_s) / 2,
@@ -502,16 +502,13 @@ def bench_actors(args) -> dict:
         raw[policy]["episodes_per_1k_frames"] - arriving_episodes))
     return {"raw_simulator": raw, "arriving_frames_per_s": arriving,
             "arriving_episodes_per_1k_frames": arriving_episodes,
-            "acting_frames_per_s": acting,
-            **{f"acting_{name}": (getattr(acting_before, name)
-                                  + getattr(acting_after, name)) / 2
-               for name in ActingRate._fields[1:]},
+            **{f"acting_{name}": value for name, value in acting._asdict().items()},
             "efficiency": {policy: arriving / raw[policy]["frames_per_s"]
                            for policy in policies},
             "judged_against": nearest,
             "actor_efficiency": arriving / raw[nearest]["frames_per_s"],
-            "acting_over_raw": acting / raw[nearest]["frames_per_s"],
-            "arriving_over_acting": arriving / acting}
+            "acting_over_raw": acting.frames_per_s / raw[nearest]["frames_per_s"],
+            "arriving_over_acting": arriving / acting.frames_per_s}
 
 
 # --- 3. end to end ----------------------------------------------------------------------
